@@ -1,0 +1,58 @@
+"""Application factories: the citizen portal and the reviewer app, built from one package.
+
+They run as separate processes with separate secrets: the citizen app is given only the intake
+public key and has no setting or code path that could load a private key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import Flask, redirect, url_for
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.wrappers import Response
+
+from portal import db, errors, i18n, ratelimit, security_headers
+from portal.settings import INSTANCE_DIR, PROJECT_ROOT, AppKind, load_settings
+
+csrf = CSRFProtect()
+
+
+def _base_app(kind: AppKind, env: Mapping[str, str] | None) -> Flask:
+    app = Flask(
+        "portal",
+        instance_path=str(INSTANCE_DIR),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(load_settings(kind, env))
+    app.config["APP_KIND"] = kind
+    db.init_app(app)
+    i18n.init_app(app)
+    csrf.init_app(app)
+    security_headers.init_app(app)
+    errors.init_app(app)
+    return app
+
+
+def create_citizen_app(env: Mapping[str, str] | None = None) -> Flask:
+    from portal.citizen import RATE_LIMITS, bp as citizen_bp
+
+    app = _base_app("citizen", env)
+    app.register_blueprint(citizen_bp)
+    ratelimit.init_app(app, RATE_LIMITS)
+
+    @app.get("/")
+    def root() -> Response:
+        return redirect(url_for("citizen.index", lang=i18n.DEFAULT_LANGUAGE))
+
+    return app
+
+
+def create_reviewer_app(env: Mapping[str, str] | None = None) -> Flask:
+    from portal.reviewer.cli import register_commands
+
+    app = _base_app("reviewer", env)
+    register_commands(app)
+    ratelimit.init_app(app, {})
+    return app

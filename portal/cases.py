@@ -1,0 +1,166 @@
+"""Case services for the citizen side: filing a report, finding it again by receipt, messages.
+
+Every slow or CPU-bound step (random codes, key derivation, sealing) happens before the write
+transaction opens; the transaction itself only allocates a reference number and inserts rows,
+so concurrent filings never hold the database for long (DESIGN.md section 7).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from crypto.keys import KeyPair, key_id
+from crypto.receipts import (
+    generate_receipt,
+    lookup_id,
+    new_case_salt,
+    parse_receipt,
+    reporter_keypair,
+)
+from crypto.sealing import open_document, seal_document
+from portal.db import Database
+from portal.lifecycle import REOPENED_BY_REPORTER, REOPENS_TO, State, first_answer_due
+from portal.models import Case, Message, ReferenceCounter
+from portal.taxonomy import IDENTIFIED_TYPES
+from portal.workdays import today, vietnam_calendar
+
+REPORT_KIND = "report"
+IDENTITY_KIND = "identity"
+MESSAGE_KIND = "message"
+REPORTER = "reporter"
+INSPECTOR = "inspector"
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What the citizen portal holds: the intake public key and the receipt pepper, nothing secret-keyed."""
+
+    public_key: bytes
+    pepper: bytes
+
+
+def file_report(db: Database, intake: Intake, report: dict[str, Any], identity: dict[str, Any] | None) -> str:
+    """Seal and store a report; returns the receipt, only once the row is durably committed."""
+    receipt = generate_receipt()
+    canonical = parse_receipt(receipt)
+    salt = new_case_salt()
+    reporter = reporter_keypair(canonical, salt)
+    for_intake, for_reporter = seal_document(REPORT_KIND, report, [intake.public_key, reporter.public])
+    sealed_identity = seal_document(IDENTITY_KIND, identity, [intake.public_key])[0] if identity else None
+    received_on = today()
+    report_type = report["report_type"]
+    case = Case(
+        lookup_id=lookup_id(intake.pepper, canonical),
+        report_type=report_type,
+        state=State.RECEIVED,
+        anonymous=sealed_identity is None,
+        received_on=received_on,
+        state_since=received_on,
+        answer_due_on=first_answer_due(report_type, received_on, vietnam_calendar()),
+        intake_key_id=key_id(intake.public_key),
+        reporter_public_key=reporter.public,
+        reporter_salt=salt,
+        sealed_report=for_intake,
+        sealed_report_for_reporter=for_reporter,
+        sealed_identity=sealed_identity,
+    )
+    with db.transaction() as session:
+        case.reference = allocate_reference(session, received_on.year)
+        session.add(case)
+    return receipt
+
+
+def allocate_reference(session: Session, year: int) -> str:
+    """The next inspector-facing case number of the year, e.g. 2026-00042.
+
+    The counter row is bumped with a single UPDATE ... RETURNING inside the caller's transaction:
+    PostgreSQL serialises concurrent bumps on the row lock and SQLite on its write lock, so two
+    filings can never draw the same number, and a rolled-back filing gives its number back.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(
+        dialect.insert(ReferenceCounter).values(year=year, last_value=0).on_conflict_do_nothing(index_elements=["year"])
+    )
+    number = session.execute(
+        update(ReferenceCounter)
+        .where(ReferenceCounter.year == year)
+        .values(last_value=ReferenceCounter.last_value + 1)
+        .returning(ReferenceCounter.last_value)
+    ).scalar_one()
+    return f"{year}-{number:05d}"
+
+
+@dataclass(frozen=True)
+class ReporterMessage:
+    author: str
+    sent_on: date
+    body: str
+
+
+@dataclass(frozen=True)
+class ReporterCase:
+    """A case as its reporter may see it: opened with the key only their receipt yields."""
+
+    case: Case
+    receipt: str
+    key: KeyPair
+
+    @property
+    def state(self) -> State:
+        return State(self.case.state)
+
+    @property
+    def identified(self) -> bool:
+        return self.case.report_type in IDENTIFIED_TYPES
+
+    def report(self) -> dict[str, Any]:
+        return open_document(self.case.sealed_report_for_reporter, self.key.private, REPORT_KIND)
+
+    def messages(self) -> list[ReporterMessage]:
+        return [
+            ReporterMessage(
+                message.author,
+                message.sent_on,
+                open_document(message.sealed_for_reporter, self.key.private, MESSAGE_KIND)["text"],
+            )
+            for message in self.case.messages
+        ]
+
+
+def find_by_receipt(session: Session, pepper: bytes, receipt_text: str) -> ReporterCase | None:
+    """The case behind a typed receipt, or None. Raises ReceiptFormatError for a mistyped code,
+    before any lookup, so a typo costs no database work and tells the person to check the code."""
+    canonical = parse_receipt(receipt_text)
+    case = session.scalars(select(Case).where(Case.lookup_id == lookup_id(pepper, canonical))).one_or_none()
+    if case is None:
+        return None
+    return ReporterCase(case, canonical, reporter_keypair(canonical, case.reporter_salt))
+
+
+def add_reporter_message(db: Database, intake: Intake, found: ReporterCase, text: str) -> None:
+    """Seal a reporter's message to the inspectors and to the reporter's own key, and store it."""
+    for_intake, for_reporter = seal_document(
+        MESSAGE_KIND, {"text": text}, [intake.public_key, found.case.reporter_public_key]
+    )
+    sent_on = today()
+    with db.transaction() as session:
+        session.execute(
+            insert(Message).values(
+                case_id=found.case.id,
+                author=REPORTER,
+                sent_on=sent_on,
+                sealed_for_intake=for_intake,
+                sealed_for_reporter=for_reporter,
+            )
+        )
+        session.execute(
+            update(Case)
+            .where(Case.id == found.case.id, Case.state.in_(REOPENED_BY_REPORTER))
+            .values(state=REOPENS_TO, state_since=sent_on)
+        )

@@ -1,0 +1,142 @@
+"""The citizen portal: landing page, report form, receipt, and the reporter's status page.
+
+Views stay thin: forms validate, `portal.cases` files and finds, templates render. Nothing here
+writes a receipt, an address or a user agent anywhere but into the response that shows it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, g, render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+
+from crypto.errors import ReceiptFormatError
+from portal import cases, reports
+from portal.citizen.forms import LookupForm, MessageForm
+from portal.db import get_db, request_session
+from portal.errors import CSRF_MESSAGE, render_error
+from portal.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from portal.lifecycle import REPORTER_LABELS
+from portal.ratelimit import RouteLimits, lookup_limit, submit_limit
+
+bp = Blueprint("citizen", __name__, url_prefix=f"/<any({', '.join(LANGUAGES)}):lang>")
+
+CHECK_THE_CODE = _l(
+    "This code is not valid. Check it for a typing mistake: it has 20 letters and digits, "
+    "as written on your receipt."
+)
+NOT_FOUND = _l("No report was found for this code. Check that you typed it exactly as written on your receipt.")
+RATE_LIMITS: RouteLimits = {
+    "citizen.report": (submit_limit, ["POST"]),
+    "citizen.status": (lookup_limit, ["POST"]),
+    "citizen.message": (lookup_limit, None),
+}
+EXPIRED = _l("This page had expired for your safety. Nothing was lost: check your text and send it again.")
+
+
+@bp.url_value_preprocessor
+def _pull_language(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    g.lang = (values or {}).pop("lang", DEFAULT_LANGUAGE)
+
+
+@bp.url_defaults
+def _add_language(_endpoint: str, values: dict[str, Any]) -> None:
+    values.setdefault("lang", g.get("lang", DEFAULT_LANGUAGE))
+
+
+def _intake() -> cases.Intake:
+    return cases.Intake(current_app.config["INTAKE_PUBLIC_KEY"], current_app.config["RECEIPT_PEPPER"])
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("citizen/index.html")
+
+
+@bp.route("/report", methods=["GET", "POST"])
+def report() -> tuple[str, int]:
+    form = reports.ReportForm()
+    if not form.validate_on_submit():
+        return _report_page(form, notice=None)
+    receipt = cases.file_report(get_db(), _intake(), form.report_document(), form.identity_document())
+    identified = form.identity_document() is not None
+    return render_template("citizen/receipt.html", receipt=receipt, identified=identified), 201
+
+
+def _report_page(form: reports.ReportForm, notice: Any) -> tuple[str, int]:
+    status = 400 if request.method == "POST" else 200
+    return render_template("citizen/report.html", form=form, notice=notice), status
+
+
+@bp.route("/status", methods=["GET", "POST"])
+def status() -> tuple[str, int]:
+    form = LookupForm()
+    if not form.validate_on_submit():
+        return _lookup_page(form, 400 if form.errors else 200)
+    found, error, code = _find(form.receipt.data)
+    if found is None:
+        form.receipt.errors = [error]
+        return _lookup_page(form, code)
+    return _status_page(found, MessageForm(formdata=None, receipt=found.receipt))
+
+
+@bp.post("/status/message")
+def message() -> tuple[str, int]:
+    form = MessageForm()
+    found, error, code = _find(form.receipt.data or "")
+    if found is None:
+        lookup = LookupForm(formdata=None)
+        lookup.receipt.errors = [error]
+        return _lookup_page(lookup, code)
+    if not form.validate_on_submit():
+        return _status_page(found, form, status=400)
+    cases.add_reporter_message(get_db(), _intake(), found, form.text.data)
+    request_session().rollback()  # end the read snapshot: the case reloads with the new message
+    return _status_page(found, MessageForm(formdata=None, receipt=found.receipt), sent=True)
+
+
+def _find(receipt_text: str) -> tuple[cases.ReporterCase | None, str, int]:
+    """The reporter's case, or None with what to tell them and the status code."""
+    try:
+        found = cases.find_by_receipt(request_session(), current_app.config["RECEIPT_PEPPER"], receipt_text)
+    except ReceiptFormatError:
+        return None, str(CHECK_THE_CODE), 400
+    if found is None:
+        return None, str(NOT_FOUND), 404
+    return found, "", 200
+
+
+def _lookup_page(form: LookupForm, status: int) -> tuple[str, int]:
+    return render_template("citizen/status_lookup.html", form=form), status
+
+
+def _status_page(found: cases.ReporterCase, form: MessageForm, status: int = 200, sent: bool = False) -> tuple[str, int]:
+    return (
+        render_template(
+            "citizen/status.html",
+            found=found,
+            case=found.case,
+            state_label=REPORTER_LABELS[found.state],
+            report_rows=reports.describe(found.report()),
+            messages=found.messages(),
+            form=form,
+            sent=sent,
+        ),
+        status,
+    )
+
+
+@bp.errorhandler(CSRFError)
+def _expired(_error: CSRFError) -> tuple[str, int]:
+    """An expired form must not cost a person what they typed: show it again, filled in."""
+    if request.endpoint == "citizen.report":
+        return _report_page(reports.ReportForm(), notice=EXPIRED)
+    if request.endpoint == "citizen.message":
+        form = MessageForm()
+        found, _error, _code = _find(form.receipt.data or "")
+        if found is not None:
+            form.text.errors = [str(EXPIRED)]
+            return _status_page(found, form, status=400)
+    return render_error(400, *CSRF_MESSAGE)

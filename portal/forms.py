@@ -1,0 +1,74 @@
+"""Form building blocks shared by both apps: clean text fields and translated WTForms messages."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from flask_babel import get_translations, lazy_gettext as _l, lazy_ngettext
+from flask_wtf import FlaskForm
+from wtforms import SelectMultipleField, StringField, TextAreaField, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+# Control characters (NUL included) have no place in a report; line breaks and tabs do in text blocks.
+_CONTROL_IN_LINE = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_IN_BLOCK = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_INVALID_CHARACTERS = _l("This text contains characters that cannot be accepted (control characters).")
+
+# WTForms' own messages that a tampered request can reach; listed so the catalogs translate them.
+WTFORMS_MESSAGES = (
+    _l("Not a valid choice."),
+    lazy_ngettext(
+        "'%(value)s' is not a valid choice for this field.", "'%(value)s' are not valid choices for this field.", 1
+    ),
+    _l("This field is required."),
+)
+
+
+class _BabelTranslations:
+    """Routes WTForms' built-in messages through this project's catalogs (WTForms has no Vietnamese)."""
+
+    # Not flask_babel.gettext: it would %-format the string before WTForms fills in its own values.
+    def gettext(self, string: str) -> str:
+        return get_translations().ugettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return get_translations().ungettext(singular, plural, n)
+
+
+class PortalForm(FlaskForm):
+    class Meta:
+        def get_translations(self, form: Any) -> _BabelTranslations:
+            return _BabelTranslations()
+
+
+class _CleanText:
+    """NFC-normalised, trimmed text that refuses control characters instead of storing them."""
+
+    control_pattern: re.Pattern[str] = _CONTROL_IN_LINE
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        super().process_formdata(valuelist)  # type: ignore[misc]
+        if isinstance(self.data, str):  # type: ignore[attr-defined]
+            text = self.data.replace("\r\n", "\n").replace("\r", "\n")  # type: ignore[attr-defined]
+            self.data = unicodedata.normalize("NFC", text).strip()
+
+    def pre_validate(self, form: Any) -> None:
+        if self.data and self.control_pattern.search(self.data):  # type: ignore[attr-defined]
+            raise ValidationError(str(_INVALID_CHARACTERS))
+
+
+class TextLine(_CleanText, StringField):
+    pass
+
+
+class TextBlock(_CleanText, TextAreaField):
+    control_pattern = _CONTROL_IN_BLOCK
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Several choices as checkboxes: usable without JavaScript, unlike a multi-select box."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()

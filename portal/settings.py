@@ -1,0 +1,104 @@
+"""Configuration from environment variables.
+
+Every knob an operator may turn is read here and nowhere else, so `config/example.env` and the
+README can list them all. In production the apps refuse to start without their secrets rather
+than run with a guessable default.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from crypto import wrapping
+from crypto.keys import parse_public_key_b64
+
+AppKind = Literal["citizen", "reviewer"]
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+DEFAULT_ORG_NAME = "Thanh tra thành phố Hà Nội"
+MIN_SECRET_LENGTH = 32
+ENVIRONMENTS = ("production", "development", "testing")
+# Argon2id cost of wrapping private keys; the cheap one exists only to keep the test suite fast.
+KDF_COSTS = {"moderate": wrapping.MODERATE, "interactive": wrapping.INTERACTIVE, "testing": wrapping.TESTING}
+
+
+class ConfigurationError(RuntimeError):
+    """Raised at start-up so a misconfigured app never serves a request."""
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
+
+
+def _secret(env: Mapping[str, str], name: str, production: bool) -> str:
+    """A secret from the environment; outside production a random one keeps dev runs working."""
+    value = env.get(name, "").strip()
+    if value:
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ConfigurationError(f"{name} must be at least {MIN_SECRET_LENGTH} characters long")
+        return value
+    if production:
+        raise ConfigurationError(f"{name} is not set; the app refuses to start without it")
+    return secrets.token_urlsafe(48)
+
+
+def load_settings(kind: AppKind, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Flask config for one app; tests pass their own `env` instead of touching os.environ."""
+    env = os.environ if env is None else env
+    environment = env.get("PORTAL_ENV") or "production"
+    if environment not in ENVIRONMENTS:
+        raise ConfigurationError(f"PORTAL_ENV must be one of {', '.join(ENVIRONMENTS)}")
+    production = environment == "production"
+
+    settings: dict[str, Any] = {
+        "PORTAL_ENV": environment,
+        "TESTING": environment == "testing",
+        "DATABASE_URL": env.get("DATABASE_URL") or default_database_url(),
+        "ORG_NAME": env.get("ORG_NAME") or DEFAULT_ORG_NAME,
+        "SESSION_COOKIE_SECURE": _flag(env.get("COOKIE_SECURE"), default=True),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_NAME": f"{kind}_session",
+        # A long report can take a frightened person a long while to write.
+        "WTF_CSRF_TIME_LIMIT": 6 * 3600,
+        "WTF_CSRF_SSL_STRICT": True,
+        # Text-only forms for now; the attachments issue raises this with streaming uploads.
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
+        "MAX_FORM_PARTS": 200,
+        "RATELIMIT_ENABLED": _flag(env.get("RATELIMIT_ENABLED"), default=True),
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": False,
+        "RATELIMIT_SUBMIT": env.get("RATELIMIT_SUBMIT") or "10 per minute;100 per hour",
+        "RATELIMIT_LOOKUP": env.get("RATELIMIT_LOOKUP") or "20 per minute;300 per hour",
+    }
+    settings["SECRET_KEY"] = _secret(env, f"{kind.upper()}_SECRET_KEY", production)
+    cost_name = env.get("KDF_COST") or "moderate"
+    if cost_name not in KDF_COSTS or (production and cost_name == "testing"):
+        raise ConfigurationError("KDF_COST must be moderate or interactive (testing is for the test suite only)")
+    settings["KDF_COST"] = KDF_COSTS[cost_name]
+
+    if kind == "citizen":
+        settings["RECEIPT_PEPPER"] = _secret(env, "RECEIPT_PEPPER", production).encode()
+        public_key_text = env.get("INTAKE_PUBLIC_KEY", "").strip()
+        if not public_key_text:
+            raise ConfigurationError(
+                "INTAKE_PUBLIC_KEY is not set: create the intake key pair with "
+                "`flask --app wsgi:reviewer keys init` and configure its public key"
+            )
+        try:
+            settings["INTAKE_PUBLIC_KEY"] = parse_public_key_b64(public_key_text)
+        except ValueError as exc:
+            raise ConfigurationError(f"INTAKE_PUBLIC_KEY is invalid: {exc}") from exc
+
+    return settings

@@ -1,0 +1,42 @@
+"""Production refuses to start without its secrets; nothing falls back to a guessable default."""
+
+from __future__ import annotations
+
+import pytest
+
+from crypto.keys import generate_keypair, public_key_b64
+from portal.settings import ConfigurationError, load_settings
+
+PUBLIC = public_key_b64(generate_keypair().public)
+SECRET = "s" * 40
+
+
+def test_production_citizen_app_needs_every_secret() -> None:
+    complete = {"INTAKE_PUBLIC_KEY": PUBLIC, "CITIZEN_SECRET_KEY": SECRET, "RECEIPT_PEPPER": SECRET}
+    assert load_settings("citizen", complete)["PORTAL_ENV"] == "production"
+    for missing in complete:
+        env = {name: value for name, value in complete.items() if name != missing}
+        with pytest.raises(ConfigurationError, match=missing):
+            load_settings("citizen", env)
+
+
+def test_short_secrets_and_bad_public_keys_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="at least 32"):
+        load_settings("citizen", {"INTAKE_PUBLIC_KEY": PUBLIC, "CITIZEN_SECRET_KEY": "short", "RECEIPT_PEPPER": SECRET})
+    with pytest.raises(ConfigurationError, match="INTAKE_PUBLIC_KEY is invalid"):
+        load_settings("citizen", {"INTAKE_PUBLIC_KEY": "bm90IGEga2V5", "CITIZEN_SECRET_KEY": SECRET, "RECEIPT_PEPPER": SECRET})
+
+
+def test_the_citizen_app_holds_no_private_key_setting() -> None:
+    settings = load_settings("citizen", {"INTAKE_PUBLIC_KEY": PUBLIC, "CITIZEN_SECRET_KEY": SECRET, "RECEIPT_PEPPER": SECRET})
+    assert not [name for name in settings if "PRIVATE" in name or "PASSPHRASE" in name]
+
+
+def test_the_cheap_test_kdf_is_refused_in_production() -> None:
+    with pytest.raises(ConfigurationError, match="KDF_COST"):
+        load_settings("reviewer", {"REVIEWER_SECRET_KEY": SECRET, "KDF_COST": "testing"})
+
+
+def test_unknown_environment_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="PORTAL_ENV"):
+        load_settings("reviewer", {"PORTAL_ENV": "staging"})
