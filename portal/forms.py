@@ -12,8 +12,9 @@ from wtforms import SelectMultipleField, StringField, TextAreaField, ValidationE
 from wtforms.widgets import CheckboxInput, ListWidget
 
 # Control characters (NUL included) have no place in a report; line breaks and tabs do in text blocks.
-_CONTROL_IN_LINE = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_IN_BLOCK = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# U+FFFD is what undecodable bytes become: a browser never sends them, so the input is malformed.
+_CONTROL_IN_LINE = re.compile(r"[\x00-\x1f\x7f\ufffd]")
+_CONTROL_IN_BLOCK = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 _INVALID_CHARACTERS = _l("This text contains characters that cannot be accepted (control characters).")
 
 # WTForms' own messages that a tampered request can reach; listed so the catalogs translate them.

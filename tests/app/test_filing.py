@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from crypto.keys import KeyPair
 from crypto.receipts import lookup_id, parse_receipt, reporter_keypair
 from crypto.sealing import open_document
+from portal import create_citizen_app
 from portal.db import get_db
 from portal.models import Case
 from portal.workdays import today
@@ -159,11 +160,24 @@ def test_missing_csrf_token_keeps_the_text_and_stores_nothing(client: FlaskClien
     assert client.post("/vi/report", data={**VALID_REPORT, "csrf_token": token}).status_code == 201
 
 
-def test_invalid_utf8_is_not_a_server_error(client: FlaskClient, citizen_app: Flask) -> None:
+def test_invalid_utf8_is_refused_with_a_message(client: FlaskClient, citizen_app: Flask) -> None:
     token = csrf_token(client)
     body = b"csrf_token=" + token.encode() + b"&report_type=PHAN_ANH&narrative=" + b"\xff\xfe\xc3" * 20
     response = client.post("/vi/report", data=body, content_type="application/x-www-form-urlencoded")
-    assert response.status_code in (201, 400)
+    # Werkzeug refuses to decode the body at all, so the request reads as an expired form.
+    assert response.status_code == 400
+    assert 'lang="vi"' in response.get_data(as_text=True) and 'role="alert"' in response.get_data(as_text=True)
+    assert case_count(citizen_app) == 0
+
+
+def test_database_outage_says_nothing_was_saved_and_shows_no_receipt(env: dict[str, str]) -> None:
+    app = create_citizen_app({**env, "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/none"})
+    client = app.test_client()
+    response = submit_report(client)
+    assert response.status_code == 503
+    page = response.get_data(as_text=True)
+    assert 'id="receipt-code"' not in page and 'lang="vi"' in page
+    app.extensions["portal_db"].dispose()
 
 
 def test_oversized_request_is_refused_with_a_page(client: FlaskClient, citizen_app: Flask) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from crypto.keys import KeyPair
 from crypto.receipts import generate_receipt, parse_receipt
-from crypto.sealing import open_document
+from crypto.sealing import open_document, seal_document
 from portal import create_citizen_app
 from portal.db import get_db
 from portal.models import Case, Message
@@ -98,6 +98,22 @@ def test_message_is_sealed_shown_back_and_readable_by_inspectors(
         assert open_document(message.sealed_for_intake, intake_keys.private, "message") == {
             "text": "Tôi có thêm hợp đồng ký ngày 12/3/2025."
         }
+
+
+def test_the_reporter_reads_the_inspectors_question(
+    client: FlaskClient, citizen_app: Flask, intake_keys: KeyPair
+) -> None:
+    receipt = file_report(client)
+    with citizen_app.app_context(), get_db().transaction() as session:
+        case = session.scalars(select(Case)).one()
+        for_intake, for_reporter = seal_document(
+            "message", {"text": "Ông/Bà có bản sao quyết định cấp phép không?"}, [intake_keys.public, case.reporter_public_key]
+        )
+        session.add(Message(case_id=case.id, author="inspector", sent_on=case.received_on,
+                            sealed_for_intake=for_intake, sealed_for_reporter=for_reporter))  # fmt: skip
+    page = look_up(client, receipt, lang="en").get_data(as_text=True)
+    assert "Ông/Bà có bản sao quyết định cấp phép không?" in page
+    assert "The inspectorate" in page
 
 
 def test_an_empty_message_is_refused_and_the_status_stays(client: FlaskClient, citizen_app: Flask) -> None:
