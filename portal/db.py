@@ -27,7 +27,6 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine: Engine | None = None
-        self._writer: Engine | None = None
         self._pid: int | None = None
 
     @property
@@ -41,7 +40,6 @@ class Database:
                 # Inherited through fork: drop the parent's connections without closing them.
                 self._engine.dispose(close=False)
             self._engine = make_engine(self.url)
-            self._writer = self._engine.execution_options(**{_IMMEDIATE: True})
             self._pid = os.getpid()
         return self._engine
 
@@ -52,8 +50,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A short write transaction, committed durably on exit or rolled back on any error."""
-        self.engine  # noqa: B018 - (re)creates the engines of this process
-        session = Session(self._writer, expire_on_commit=False)
+        session = Session(self.engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False)
         try:
             with session.begin():
                 yield session
@@ -63,7 +60,7 @@ class Database:
     def dispose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
-            self._engine = self._writer = None
+            self._engine = None
 
 
 def make_engine(url: str) -> Engine:

@@ -60,9 +60,15 @@ def report() -> tuple[str, int]:
     form = reports.ReportForm()
     if not form.validate_on_submit():
         return _report_page(form, notice=None)
-    receipt = cases.file_report(get_db(), _intake(), form.report_document(), form.identity_document())
-    identified = form.identity_document() is not None
-    return render_template("citizen/receipt.html", receipt=receipt, identified=identified), 201
+    identity = form.identity_document()
+    receipt = cases.file_report(get_db(), _intake(), form.report_document(), identity)
+    page = render_template(
+        "citizen/receipt.html",
+        receipt=receipt,
+        identified=identity is not None,
+        complaint=form.report_type.data == "KHIEU_NAI",
+    )
+    return page, 201
 
 
 def _report_page(form: reports.ReportForm, notice: Any) -> tuple[str, int]:

@@ -193,3 +193,9 @@ def test_english_report_form_answers_in_english(client: FlaskClient) -> None:
     assert response.status_code == 400
     page = response.get_data(as_text=True)
     assert 'lang="en"' in page and "Please describe what happened." in page
+
+
+def test_a_complaint_is_filed_and_the_person_is_told_where_complaints_go(client: FlaskClient) -> None:
+    response = submit_report(client, lang="en", report_type="KHIEU_NAI")
+    assert response.status_code == 201
+    assert "Law on Complaints" in response.get_data(as_text=True)
