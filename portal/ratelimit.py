@@ -39,6 +39,8 @@ def init_app(app: Flask, route_limits: RouteLimits) -> Limiter:
     """One limiter per app, so two apps in one process (tests, a dev server) never share counters."""
     limiter = Limiter(key_func=client_key, strategy="moving-window")
     limiter.init_app(app)
+    # Flask-Limiter's route wrappers hold only a weak reference: the app must keep the limiter alive.
+    app.extensions["portal_limiter"] = limiter
     for endpoint, (limit, methods) in route_limits.items():
         app.view_functions[endpoint] = limiter.limit(limit, methods=methods)(app.view_functions[endpoint])
     return limiter

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import os
 import zlib
 
@@ -195,3 +196,10 @@ def test_limits_are_shared_between_workers_through_redis(env: dict[str, str]) ->
     assert statuses == [404, 404, 404, 429]
     keys = redis.Redis.from_url(redis_url).keys("*")
     assert keys and not any(b"127.0.0.1" in key for key in keys)
+
+
+def test_turning_rate_limits_off_does_not_break_the_routes(env: dict[str, str]) -> None:
+    app = create_citizen_app({**env, "RATELIMIT_ENABLED": "false"})
+    gc.collect()  # a limiter kept only by weak references would be gone now
+    assert look_up(app.test_client(), generate_receipt()).status_code == 404
+    app.extensions["portal_db"].dispose()
