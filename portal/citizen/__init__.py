@@ -17,7 +17,7 @@ from portal import cases, reports
 from portal.citizen.forms import LookupForm, MessageForm
 from portal.db import get_db, request_session
 from portal.errors import CSRF_MESSAGE, render_error
-from portal.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from portal.i18n import DEFAULT_LANGUAGE, LANGUAGES, current_language
 from portal.lifecycle import REPORTER_LABELS
 from portal.ratelimit import RouteLimits, lookup_limit, submit_limit
 
@@ -28,12 +28,13 @@ CHECK_THE_CODE = _l(
     "as written on your receipt."
 )
 NOT_FOUND = _l("No report was found for this code. Check that you typed it exactly as written on your receipt.")
+EXPIRED = _l("This page had expired for your safety. Nothing was lost: check your text and send it again.")
+
 RATE_LIMITS: RouteLimits = {
     "citizen.report": (submit_limit, ["POST"]),
     "citizen.status": (lookup_limit, ["POST"]),
     "citizen.message": (lookup_limit, None),
 }
-EXPIRED = _l("This page had expired for your safety. Nothing was lost: check your text and send it again.")
 
 
 @bp.url_value_preprocessor
@@ -43,7 +44,7 @@ def _pull_language(_endpoint: str | None, values: dict[str, Any] | None) -> None
 
 @bp.url_defaults
 def _add_language(_endpoint: str, values: dict[str, Any]) -> None:
-    values.setdefault("lang", g.get("lang", DEFAULT_LANGUAGE))
+    values.setdefault("lang", current_language())
 
 
 def _intake() -> cases.Intake:
@@ -122,7 +123,6 @@ def _status_page(found: cases.ReporterCase, form: MessageForm, status: int = 200
     return (
         render_template(
             "citizen/status.html",
-            found=found,
             case=found.case,
             state_label=REPORTER_LABELS[found.state],
             report_rows=reports.describe(found.report()),
