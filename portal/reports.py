@@ -7,9 +7,10 @@ so the three can never drift apart.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import get_locale, lazy_gettext as _l
 from wtforms import BooleanField, Field, RadioField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
@@ -147,22 +148,32 @@ class ReportForm(PortalForm):
 
 def describe(document: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, text) pairs of the answered fields, in form order, with codes turned into labels."""
-    form = ReportForm(meta={"csrf": False}, formdata=None)
     rows: list[tuple[str, str]] = []
-    for name in ReportForm.REPORT_FIELDS:
+    for name, (label, choices) in _field_texts(str(get_locale())).items():
         value = document.get(name)
         if value in (None, "", [], False):
             continue
-        field = form[name]
-        rows.append((str(field.label.text), _display(field, value)))
+        rows.append((label, _display(value, choices)))
     return rows
 
 
-def _display(field: Field, value: Any) -> str:
+@cache
+def _field_texts(locale: str) -> dict[str, tuple[str, dict[str, str]]]:
+    """Each report field's label and choice labels in one language, from one form, once per process."""
+    form = ReportForm(meta={"csrf": False}, formdata=None)
+    return {
+        name: (
+            str(form[name].label.text),
+            {choice.value: str(choice.label) for choice in getattr(form[name], "choices", None) or []},
+        )
+        for name in ReportForm.REPORT_FIELDS
+    }
+
+
+def _display(value: Any, choices: dict[str, str]) -> str:
     if isinstance(value, bool):
         return str(_l("Yes"))
-    choices = getattr(field, "choices", None)
     if choices:
         codes = value if isinstance(value, list) else [value]
-        return "; ".join(taxonomy.label(choices, code) for code in codes)
+        return "; ".join(choices.get(code, code) for code in codes)
     return str(value)

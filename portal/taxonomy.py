@@ -125,10 +125,11 @@ def wards() -> tuple[Ward, ...]:
 
 
 def ward_choices() -> Choices:
-    english = str(get_locale()) == "en"
+    return _ward_choices(str(get_locale()) == "en")
+
+
+@cache
+def _ward_choices(english: bool) -> Choices:
+    """Built once per language and process: every report form shows all 126 units."""
     return [SelectChoice(ward.code, ward.name_en if english else ward.name_vi) for ward in wards()]
 
-
-def label(choices: Choices, code: str) -> str:
-    """The translated label of a stored code; an unknown code is shown as itself."""
-    return next((str(choice.label) for choice in choices if choice.value == code), code)

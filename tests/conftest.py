@@ -93,18 +93,25 @@ def env(database_url: str, intake_keys: KeyPair) -> dict[str, str]:
     }
 
 
+def close_database(app: Flask) -> None:
+    """Every session a test opened must have been closed: a leaked connection fails the test."""
+    db = app.extensions["portal_db"]
+    assert db.engine.pool.checkedout() == 0, "a database connection was left checked out"
+    db.dispose()
+
+
 @pytest.fixture
 def citizen_app(env: dict[str, str]) -> Iterator[Flask]:
     app = create_citizen_app(env)
     yield app
-    app.extensions["portal_db"].dispose()
+    close_database(app)
 
 
 @pytest.fixture
 def reviewer_app(env: dict[str, str]) -> Iterator[Flask]:
     app = create_reviewer_app(env)
     yield app
-    app.extensions["portal_db"].dispose()
+    close_database(app)
 
 
 @pytest.fixture
