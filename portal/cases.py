@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from crypto.keys import KeyPair, key_id
 from crypto.receipts import (
@@ -79,19 +79,16 @@ def file_report(db: Database, intake: Intake, report: dict[str, Any], identity: 
 def allocate_reference(session: Session, year: int) -> str:
     """The next inspector-facing case number of the year, e.g. 2026-00042.
 
-    The counter row is bumped with a single UPDATE ... RETURNING inside the caller's transaction:
-    PostgreSQL serialises concurrent bumps on the row lock and SQLite on its write lock, so two
-    filings can never draw the same number, and a rolled-back filing gives its number back.
+    One upsert bumps the year's counter (creating it at 1) and returns the value inside the caller's
+    transaction: PostgreSQL serialises concurrent bumps on the row lock and SQLite on its write lock,
+    so two filings never draw the same number, and a rolled-back filing gives its number back.
     """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(
-        dialect.insert(ReferenceCounter).values(year=year, last_value=0).on_conflict_do_nothing(index_elements=["year"])
-    )
+    statement = dialect.insert(ReferenceCounter).values(year=year, last_value=1)
     number = session.execute(
-        update(ReferenceCounter)
-        .where(ReferenceCounter.year == year)
-        .values(last_value=ReferenceCounter.last_value + 1)
-        .returning(ReferenceCounter.last_value)
+        statement.on_conflict_do_update(
+            index_elements=["year"], set_={"last_value": ReferenceCounter.last_value + 1}
+        ).returning(ReferenceCounter.last_value)
     ).scalar_one()
     return f"{year}-{number:05d}"
 
@@ -137,7 +134,8 @@ def find_by_receipt(session: Session, pepper: bytes, receipt_text: str) -> Repor
     """The case behind a typed receipt, or None. Raises ReceiptFormatError for a mistyped code,
     before any lookup, so a typo costs no database work and tells the person to check the code."""
     canonical = parse_receipt(receipt_text)
-    case = session.scalars(select(Case).where(Case.lookup_id == lookup_id(pepper, canonical))).one_or_none()
+    query = select(Case).where(Case.lookup_id == lookup_id(pepper, canonical)).options(joinedload(Case.messages))
+    case = session.scalars(query).unique().one_or_none()
     if case is None:
         return None
     return ReporterCase(case, canonical, reporter_keypair(canonical, case.reporter_salt))

@@ -8,15 +8,19 @@ import multiprocessing
 import os
 
 bind = os.environ.get("CITIZEN_BIND", "127.0.0.1:8080")
+# Sync workers, one request at a time each: on the 2-core benchmark they gave the best throughput
+# and tails (docs/BENCHMARKS.md), and the limiter's in-memory storage is not thread-safe (limits
+# 5.8.0). A buffering proxy (nginx) in front absorbs slow clients, as gunicorn's docs require.
 workers = int(os.environ.get("CITIZEN_WORKERS", multiprocessing.cpu_count() * 2))
-worker_class = "gthread"
-threads = int(os.environ.get("CITIZEN_THREADS", "4"))
+worker_class = os.environ.get("CITIZEN_WORKER_CLASS", "sync")
+threads = int(os.environ.get("CITIZEN_THREADS", "1"))
 keepalive = 5
 timeout = 30
 graceful_timeout = 20
 # Recycle workers now and then so no long-lived process accumulates memory.
 max_requests = 5000
-max_requests_jitter = 500
+# A wide jitter, so workers started together do not all restart together.
+max_requests_jitter = 2500
 accesslog = None
 errorlog = "-"
 loglevel = "warning"
