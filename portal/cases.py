@@ -39,7 +39,7 @@ INSPECTOR = "inspector"
 
 @dataclass(frozen=True)
 class Intake:
-    """What the citizen portal holds: the intake public key and the receipt pepper, nothing secret-keyed."""
+    """What the citizen portal holds: the intake public key and the receipt pepper, nothing that opens a report."""
 
     public_key: bytes
     pepper: bytes

@@ -78,6 +78,7 @@ def first_answer_due(report_type: str, received_on: date, calendar: WorkCalendar
     days = TRIAGE_WORKING_DAYS_IDENTIFIED if report_type in IDENTIFIED_TYPES else TRIAGE_WORKING_DAYS_OTHER
     return calendar.add_working_days(received_on, days)
 
+
 # New information from the reporter sends a waiting or insufficient case back to triage.
 REOPENED_BY_REPORTER = frozenset({State.NEED_INFO, State.ARCHIVED_INSUFFICIENT})
 REOPENS_TO = State.TRIAGE

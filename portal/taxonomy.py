@@ -22,6 +22,7 @@ Choices = list[SelectChoice]
 def _choices(*pairs: tuple[str, object]) -> Choices:
     return [SelectChoice(code, text) for code, text in pairs]  # type: ignore[arg-type]
 
+
 REPORT_TYPES = _choices(
     ("THONG_TIN_TO_CAO", _l("Anonymous report of wrongdoing")),
     ("TO_CAO", _l("Denunciation with my name (identified)")),
@@ -132,4 +133,3 @@ def ward_choices() -> Choices:
 def _ward_choices(english: bool) -> Choices:
     """Built once per language and process: every report form shows all 126 units."""
     return [SelectChoice(ward.code, ward.name_en if english else ward.name_vi) for ward in wards()]
-

@@ -21,8 +21,8 @@ def main() -> None:
     babel = [sys.executable, "-m", "babel.messages.frontend"]
     template = f"{TRANSLATIONS}/messages.pot"
     subprocess.run(
-        [*babel, "extract", "-F", "config/babel.cfg", "-k", "_l", "-k", "lazy_ngettext:1,2", "--no-location", "--omit-header",
-         "--sort-output", "-o", template, "."],
+        [*babel, "extract", "-F", "config/babel.cfg", "-k", "_l", "-k", "lazy_ngettext:1,2",
+         "--no-location", "--omit-header", "--sort-output", "-o", template, "."],
         check=True, cwd=ROOT,
     )  # fmt: skip
     subprocess.run(

@@ -24,8 +24,7 @@ from portal.ratelimit import RouteLimits, lookup_limit, submit_limit
 bp = Blueprint("citizen", __name__, url_prefix=f"/<any({', '.join(LANGUAGES)}):lang>")
 
 CHECK_THE_CODE = _l(
-    "This code is not valid. Check it for a typing mistake: it has 20 letters and digits, "
-    "as written on your receipt."
+    "This code is not valid. Check it for a typing mistake: it has 20 letters and digits, as written on your receipt."
 )
 NOT_FOUND = _l("No report was found for this code. Check that you typed it exactly as written on your receipt.")
 EXPIRED = _l("This page had expired for your safety. Nothing was lost: check your text and send it again.")
@@ -119,7 +118,9 @@ def _lookup_page(form: LookupForm, status: int) -> tuple[str, int]:
     return render_template("citizen/status_lookup.html", form=form), status
 
 
-def _status_page(found: cases.ReporterCase, form: MessageForm, status: int = 200, sent: bool = False) -> tuple[str, int]:
+def _status_page(
+    found: cases.ReporterCase, form: MessageForm, status: int = 200, sent: bool = False
+) -> tuple[str, int]:
     return (
         render_template(
             "citizen/status.html",

@@ -75,7 +75,9 @@ def test_an_unknown_code_gets_one_generic_answer(client: FlaskClient) -> None:
     assert "Received on" not in page
 
 
-@pytest.mark.parametrize("garbage", ["", "x", "A" * 65, "<script>alert(1)</script>", "'; DROP TABLE cases; --", "\x00" * 20])
+@pytest.mark.parametrize(
+    "garbage", ["", "x", "A" * 65, "<script>alert(1)</script>", "'; DROP TABLE cases; --", "\x00" * 20]
+)
 def test_malformed_codes_get_a_clear_400(client: FlaskClient, garbage: str) -> None:
     response = look_up(client, garbage)
     assert response.status_code == 400
@@ -108,7 +110,9 @@ def test_the_reporter_reads_the_inspectors_question(
     with citizen_app.app_context(), get_db().transaction() as session:
         case = session.scalars(select(Case)).one()
         for_intake, for_reporter = seal_document(
-            "message", {"text": "Ông/Bà có bản sao quyết định cấp phép không?"}, [intake_keys.public, case.reporter_public_key]
+            "message",
+            {"text": "Ông/Bà có bản sao quyết định cấp phép không?"},
+            [intake_keys.public, case.reporter_public_key],
         )
         session.add(Message(case_id=case.id, author="inspector", sent_on=case.received_on,
                             sealed_for_intake=for_intake, sealed_for_reporter=for_reporter))  # fmt: skip
@@ -172,9 +176,7 @@ def test_a_flood_of_lookups_is_rate_limited_in_the_users_language(client: FlaskC
 
 def test_report_form_is_rate_limited_too(client: FlaskClient, citizen_app: Flask) -> None:
     token = csrf_token(client)
-    statuses = [
-        client.post("/vi/report", data={**VALID_REPORT, "csrf_token": token}).status_code for _ in range(11)
-    ]
+    statuses = [client.post("/vi/report", data={**VALID_REPORT, "csrf_token": token}).status_code for _ in range(11)]
     assert statuses == [201] * 10 + [429]
 
 
@@ -190,7 +192,9 @@ def test_limits_are_shared_between_workers_through_redis(env: dict[str, str]) ->
     statuses = []
     for worker in (first, second, first, second):
         token = csrf_token(worker, "/vi/status")
-        statuses.append(worker.post("/vi/status", data={"csrf_token": token, "receipt": generate_receipt()}).status_code)
+        statuses.append(
+            worker.post("/vi/status", data={"csrf_token": token, "receipt": generate_receipt()}).status_code
+        )
     for app in apps:
         app.extensions["portal_db"].dispose()
     assert statuses == [404, 404, 404, 429]

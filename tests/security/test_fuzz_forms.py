@@ -20,7 +20,9 @@ from tests.helpers import VALID_REPORT, csrf_token
 
 FIELD_NAMES = sorted(set(ReportForm.REPORT_FIELDS) | set(ReportForm.IDENTITY_FIELDS) | {"website"})
 text = st.text(st.characters(codec="utf-8"), max_size=300)
-values = st.one_of(text, st.sampled_from(["", "YES", "NO", "TO_CAO", "BRIBERY", "00190", "y"]), st.lists(text, max_size=3))
+values = st.one_of(
+    text, st.sampled_from(["", "YES", "NO", "TO_CAO", "BRIBERY", "00190", "y"]), st.lists(text, max_size=3)
+)
 
 
 @pytest.fixture(scope="module")

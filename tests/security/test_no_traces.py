@@ -78,9 +78,10 @@ def test_filing_leaves_no_marker_address_or_user_agent_anywhere(env: dict[str, s
         receipt = RECEIPT_PATTERN.search(page).group(1)  # type: ignore[union-attr]
         token = browser.token("/vi/status")
         assert browser.request("/vi/status", {"csrf_token": token, "receipt": receipt})[0] == 200
-        assert browser.request(
-            "/vi/status/message", {"csrf_token": token, "receipt": receipt, "text": message_marker}
-        )[0] == 200
+        assert (
+            browser.request("/vi/status/message", {"csrf_token": token, "receipt": receipt, "text": message_marker})[0]
+            == 200
+        )
         # Errors are where addresses usually leak into logs.
         assert browser.request("/vi/status", {"csrf_token": "forged", "receipt": receipt})[0] == 400
         assert browser.request("/vi/nowhere")[0] == 404
@@ -98,11 +99,17 @@ def test_filing_leaves_no_marker_address_or_user_agent_anywhere(env: dict[str, s
     database_url = env["DATABASE_URL"]
     if database_url.startswith("sqlite"):
         database = Path(database_url.removeprefix("sqlite:///"))
-        stored = b"".join(path.read_bytes() for path in database.parent.iterdir() if path.name.startswith(database.name))
+        stored = b"".join(
+            path.read_bytes() for path in database.parent.iterdir() if path.name.startswith(database.name)
+        )
     else:
         stored = dump_tables(database_url)
     # Control: the scan does see what is stored in clear (the case's state), so silence means something.
     assert b"RECEIVED" in stored
-    leaks += [f"{name} in the database" for name, needle in needles.items() if needle in stored or needle.hex().encode() in stored]
+    leaks += [
+        f"{name} in the database"
+        for name, needle in needles.items()
+        if needle in stored or needle.hex().encode() in stored
+    ]
     assert leaks == []
     assert not re.search(rb"\d+\.\d+\.\d+\.\d+", log_path.read_bytes()), log_path.read_text()

@@ -36,10 +36,14 @@ def test_every_source_message_is_translated(lang: str, source_ids: set[object]) 
     translated = {
         message.id
         for message in catalog(lang)
-        if message.id and not message.fuzzy and all(message.string if isinstance(message.string, tuple) else [message.string])
+        if message.id
+        and not message.fuzzy
+        and all(message.string if isinstance(message.string, tuple) else [message.string])
     }
     missing = source_ids - translated
-    assert not missing, f"{lang}: untranslated or fuzzy (run scripts/catalogs.py, then translate): {sorted(map(str, missing))[:10]}"
+    assert not missing, (
+        f"{lang}: untranslated or fuzzy (run scripts/catalogs.py, then translate): {sorted(map(str, missing))[:10]}"
+    )
 
 
 def test_vietnamese_keeps_every_placeholder() -> None:

@@ -24,11 +24,15 @@ def test_short_secrets_and_bad_public_keys_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="at least 32"):
         load_settings("citizen", {"INTAKE_PUBLIC_KEY": PUBLIC, "CITIZEN_SECRET_KEY": "short", "RECEIPT_PEPPER": SECRET})
     with pytest.raises(ConfigurationError, match="INTAKE_PUBLIC_KEY is invalid"):
-        load_settings("citizen", {"INTAKE_PUBLIC_KEY": "bm90IGEga2V5", "CITIZEN_SECRET_KEY": SECRET, "RECEIPT_PEPPER": SECRET})
+        load_settings(
+            "citizen", {"INTAKE_PUBLIC_KEY": "bm90IGEga2V5", "CITIZEN_SECRET_KEY": SECRET, "RECEIPT_PEPPER": SECRET}
+        )
 
 
 def test_the_citizen_app_holds_no_private_key_setting() -> None:
-    settings = load_settings("citizen", {"INTAKE_PUBLIC_KEY": PUBLIC, "CITIZEN_SECRET_KEY": SECRET, "RECEIPT_PEPPER": SECRET})
+    settings = load_settings(
+        "citizen", {"INTAKE_PUBLIC_KEY": PUBLIC, "CITIZEN_SECRET_KEY": SECRET, "RECEIPT_PEPPER": SECRET}
+    )
     assert not [name for name in settings if "PRIVATE" in name or "PASSPHRASE" in name]
 
 

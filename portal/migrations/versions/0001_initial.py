@@ -49,9 +49,7 @@ def upgrade() -> None:
     op.create_table(
         "messages",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column(
-            "case_id", sa.Integer(), sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True
-        ),
+        sa.Column("case_id", sa.Integer(), sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True),
         sa.Column("author", sa.String(16), nullable=False),
         sa.Column("sent_on", sa.Date(), nullable=False),
         sa.Column("sealed_for_intake", sa.LargeBinary(), nullable=False),
