@@ -7,7 +7,7 @@ so concurrent filings never hold the database for long (DESIGN.md section 7).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
 
@@ -25,8 +25,9 @@ from crypto.receipts import (
 )
 from crypto.sealing import open_document, seal_document
 from portal.db import Database
-from portal.lifecycle import REOPENED_BY_REPORTER, REOPENS_TO, State, first_answer_due
-from portal.models import Case, Message, ReferenceCounter
+from portal import lifecycle
+from portal.lifecycle import REOPENED_BY_REPORTER, State
+from portal.models import Case, CaseEvent, Message, ReferenceCounter
 from portal.taxonomy import IDENTIFIED_TYPES
 from portal.workdays import today, vietnam_calendar
 
@@ -55,14 +56,13 @@ def file_report(db: Database, intake: Intake, report: dict[str, Any], identity: 
     sealed_identity = seal_document(IDENTITY_KIND, identity, [intake.public_key])[0] if identity else None
     received_on = today()
     report_type = report["report_type"]
+    clock = lifecycle.filed(report_type, received_on, vietnam_calendar())
     row = dict(
         lookup_id=lookup_id(intake.pepper, canonical),
         report_type=report_type,
-        state=State.RECEIVED,
         anonymous=sealed_identity is None,
         received_on=received_on,
-        state_since=received_on,
-        answer_due_on=first_answer_due(report_type, received_on, vietnam_calendar()),
+        **clock_values(clock),
         intake_key_id=key_id(intake.public_key),
         reporter_public_key=reporter.public,
         reporter_salt=salt,
@@ -141,8 +141,22 @@ def find_by_receipt(session: Session, pepper: bytes, receipt_text: str) -> Repor
     return ReporterCase(case, canonical, reporter_keypair(canonical, case.reporter_salt))
 
 
+def clock_values(clock: lifecycle.Clock) -> dict[str, Any]:
+    """The clock as column values (the Clock's fields are named after Case's columns)."""
+    return {**{field.name: getattr(clock, field.name) for field in fields(clock)}, "state": str(clock.state)}
+
+
+def clock_of(case: Case) -> lifecycle.Clock:
+    values = {field.name: getattr(case, field.name) for field in fields(lifecycle.Clock)}
+    return lifecycle.Clock(**{**values, "state": State(case.state)})
+
+
 def add_reporter_message(db: Database, intake: Intake, found: ReporterCase, text: str) -> None:
-    """Seal a reporter's message to the inspectors and to the reporter's own key, and store it."""
+    """Seal a reporter's message to the inspectors and to the reporter's own key, and store it.
+
+    New information sends a waiting or archived case back to triage, with the deadline the
+    lifecycle gives it; the case row is locked so an inspector's act cannot interleave.
+    """
     for_intake, for_reporter = seal_document(
         MESSAGE_KIND, {"text": text}, [intake.public_key, found.case.reporter_public_key]
     )
@@ -157,8 +171,15 @@ def add_reporter_message(db: Database, intake: Intake, found: ReporterCase, text
                 sealed_for_reporter=for_reporter,
             )
         )
-        session.execute(
-            update(Case)
-            .where(Case.id == found.case.id, Case.state.in_(REOPENED_BY_REPORTER))
-            .values(state=REOPENS_TO, state_since=sent_on)
-        )
+        case = session.scalars(select(Case).where(Case.id == found.case.id).with_for_update()).one()
+        waiting_in = case.state
+        if State(waiting_in) in REOPENED_BY_REPORTER:
+            clock = lifecycle.reopen_by_reporter(
+                clock_of(case), sent_on, vietnam_calendar(), identified=case.report_type in IDENTIFIED_TYPES
+            )
+            session.execute(update(Case).where(Case.id == case.id).values(**clock_values(clock)))
+            session.add(
+                CaseEvent(
+                    case_id=case.id, occurred_on=sent_on, kind="transition", from_state=waiting_in, to_state=clock.state
+                )
+            )

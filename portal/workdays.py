@@ -7,6 +7,7 @@ kind `workday` marks a Saturday the government makes a working day in exchange f
 from __future__ import annotations
 
 import csv
+from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import cache
@@ -41,6 +42,17 @@ class WorkCalendar:
             if self.is_working_day(day):
                 count -= 1
         return day
+
+    def working_days_between(self, start: date, end: date) -> int:
+        """Working days in (`start`, `end`]: what is left of a working-day time limit when its clock stops on `start`."""
+        return sum(self.is_working_day(start + timedelta(days=n)) for n in range(1, (end - start).days + 1))
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later, clamped to the end of a shorter month (30 Nov + 3 months = 28 Feb)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, monthrange(year, month)[1]))
 
 
 @cache

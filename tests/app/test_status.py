@@ -18,7 +18,8 @@ from crypto.receipts import generate_receipt, parse_receipt
 from crypto.sealing import open_document, seal_document
 from portal import create_citizen_app
 from portal.db import get_db
-from portal.models import Case, Message
+from portal.models import Case, CaseEvent, Message
+from portal.workdays import today, vietnam_calendar
 from tests.helpers import VALID_REPORT, csrf_token, file_report
 
 
@@ -137,14 +138,22 @@ def test_a_message_with_a_wrong_code_goes_nowhere(client: FlaskClient, citizen_a
         assert session.scalars(select(Message)).first() is None
 
 
-@pytest.mark.parametrize("state", ["NEED_INFO", "ARCHIVED_INSUFFICIENT"])
-def test_new_information_reopens_a_waiting_case(client: FlaskClient, citizen_app: Flask, state: str) -> None:
+# NEED_INFO resumes the paused triage clock (3 working days were left); an archived case gets a
+# fresh 10-working-day triage period, as if newly received.
+@pytest.mark.parametrize(("state", "paused_days_left", "days_due"), [("NEED_INFO", 3, 3), ("ARCHIVED_INSUFFICIENT", None, 10)])
+def test_new_information_reopens_a_waiting_case(
+    client: FlaskClient, citizen_app: Flask, state: str, paused_days_left: int | None, days_due: int
+) -> None:
     receipt = file_report(client)
     with citizen_app.app_context(), get_db().transaction() as session:
-        session.execute(update(Case).values(state=state))
+        session.execute(update(Case).values(state=state, answer_due_on=None, paused_days_left=paused_days_left))
     send_message(client, receipt, "Đây là bằng chứng mới: biên bản nghiệm thu số 45/BB.")
     with citizen_app.app_context(), get_db().session() as session:
-        assert session.scalars(select(Case.state)).one() == "TRIAGE"
+        case = session.scalars(select(Case)).one()
+        events = session.scalars(select(CaseEvent)).all()
+    assert case.state == "TRIAGE" and case.paused_days_left is None
+    assert case.answer_due_on == vietnam_calendar().add_working_days(today(), days_due)
+    assert [(event.from_state, event.to_state, event.actor_id) for event in events] == [(state, "TRIAGE", None)]
 
 
 def test_the_receipt_never_travels_in_a_cookie(client: FlaskClient) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from portal.lifecycle import REPORTER_LABELS, State, first_answer_due
+from portal.lifecycle import REPORTER_LABELS, STATE_NAMES, State, first_answer_due
 from portal.workdays import WorkCalendar, vietnam_calendar
 
 
@@ -34,5 +34,5 @@ def test_identified_denunciations_get_7_working_days_others_10() -> None:
     assert first_answer_due("THONG_TIN_TO_CAO", monday, calendar) == date(2026, 11, 16)
 
 
-def test_every_state_has_a_reporter_label() -> None:
-    assert set(REPORTER_LABELS) == set(State)
+def test_every_state_has_a_reporter_label_and_a_name() -> None:
+    assert set(REPORTER_LABELS) == set(State) == set(STATE_NAMES)
