@@ -76,8 +76,8 @@ class Case(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("inspectors.id"), index=True)
     urgent: Mapped[bool] = mapped_column(default=False, index=True)
     protection_requested: Mapped[bool] = mapped_column(default=False, index=True)
-    complex: Mapped[bool] = mapped_column(default=False)
-    especially_complex: Mapped[bool] = mapped_column(default=False)
+    complex: Mapped[bool] = mapped_column(default=False, index=True)
+    especially_complex: Mapped[bool] = mapped_column(default=False, index=True)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     identity_revealed_on: Mapped[date | None]
 
@@ -217,3 +217,5 @@ class AuditHead(Base):
 
 # The queue sorts by the nearest deadline within a state: one index serves both.
 Index("ix_cases_state_due", Case.state, Case.answer_due_on)
+# Statistics' medians read these three dates only: a covering index spares reading the sealed rows.
+Index("ix_cases_durations", Case.received_on, Case.first_decision_on, Case.concluded_on)

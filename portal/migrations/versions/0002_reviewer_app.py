@@ -14,6 +14,10 @@ branch_labels = None
 depends_on = None
 
 _FALSE = sa.false()
+INDEXED = (
+    "assignee_id", "complex", "duplicate_of_id", "especially_complex", "protection_requested", "sector", "urgent",
+    "ward_code",
+)  # fmt: skip
 
 
 def upgrade() -> None:
@@ -103,9 +107,10 @@ def upgrade() -> None:
         batch.add_column(sa.Column("identity_revealed_on", sa.Date(), nullable=True))
         batch.create_foreign_key("fk_cases_assignee", "inspectors", ["assignee_id"], ["id"])
         batch.create_foreign_key("fk_cases_duplicate_of", "cases", ["duplicate_of_id"], ["id"])
-        for column in ("assignee_id", "duplicate_of_id", "protection_requested", "sector", "urgent", "ward_code"):
+        for column in INDEXED:
             batch.create_index(f"ix_cases_{column}", [column])
         batch.create_index("ix_cases_state_due", ["state", "answer_due_on"])
+        batch.create_index("ix_cases_durations", ["received_on", "first_decision_on", "concluded_on"])
     with op.batch_alter_table("messages") as batch:
         batch.add_column(sa.Column("inspector_id", sa.Integer(), nullable=True))
         batch.create_foreign_key("fk_messages_inspector", "inspectors", ["inspector_id"], ["id"])
@@ -119,7 +124,8 @@ def downgrade() -> None:
         batch.drop_constraint("fk_cases_assignee", type_="foreignkey")
         batch.drop_constraint("fk_cases_duplicate_of", type_="foreignkey")
         batch.drop_index("ix_cases_state_due")
-        for column in ("assignee_id", "duplicate_of_id", "protection_requested", "sector", "urgent", "ward_code"):
+        batch.drop_index("ix_cases_durations")
+        for column in INDEXED:
             batch.drop_index(f"ix_cases_{column}")
         for column in (
             "resolution_due_on", "paused_days_left", "extensions", "first_decision_on", "concluded_on",
