@@ -52,6 +52,15 @@ def _secret(env: Mapping[str, str], name: str, production: bool) -> str:
     return secrets.token_urlsafe(48)
 
 
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigurationError(f"{name} must be a positive whole number")
+    return int(text)
+
+
 def load_settings(kind: AppKind, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Flask config for one app; tests pass their own `env` instead of touching os.environ."""
     env = os.environ if env is None else env
@@ -81,12 +90,21 @@ def load_settings(kind: AppKind, env: Mapping[str, str] | None = None) -> dict[s
         "RATELIMIT_HEADERS_ENABLED": False,
         "RATELIMIT_SUBMIT": env.get("RATELIMIT_SUBMIT") or "10 per minute;100 per hour",
         "RATELIMIT_LOOKUP": env.get("RATELIMIT_LOOKUP") or "20 per minute;300 per hour",
+        "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN") or "10 per minute;60 per hour",
     }
     settings["SECRET_KEY"] = _secret(env, f"{kind.upper()}_SECRET_KEY", production)
     cost_name = env.get("KDF_COST") or "moderate"
     if cost_name not in KDF_COSTS or (production and cost_name == "testing"):
         raise ConfigurationError("KDF_COST must be moderate or interactive (testing is for the test suite only)")
     settings["KDF_COST"] = KDF_COSTS[cost_name]
+
+    if kind == "reviewer":
+        # The reviewer app is a tool for staff: its cookie never needs to follow a link from elsewhere.
+        settings["SESSION_COOKIE_SAMESITE"] = "Strict"
+        # Keys the audit trail's hash chain: without it a database thief cannot rewrite history.
+        settings["AUDIT_KEY"] = _secret(env, "AUDIT_KEY", production).encode()
+        settings["SESSION_IDLE_MINUTES"] = _positive_int(env, "SESSION_IDLE_MINUTES", 30)
+        settings["SESSION_MAX_HOURS"] = _positive_int(env, "SESSION_MAX_HOURS", 8)
 
     if kind == "citizen":
         settings["RECEIPT_PEPPER"] = _secret(env, "RECEIPT_PEPPER", production).encode()

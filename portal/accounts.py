@@ -1,0 +1,168 @@
+"""Inspector accounts: roles, passwords, and each inspector's wrapped copy of the intake keys.
+
+An account is created by someone who already holds the intake keys (an admin's session, or the
+recovery passphrase at the command line): the new inspector's copy is wrapped under a one-time
+password that must be changed at first login. Deactivating an account deletes its copy and every
+session, so nothing the person could still present opens a report.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from crypto import wrapping
+from crypto.codes import group, random_code
+from crypto.keyring import pack_keyring, unpack_keyring
+from crypto.keys import KeyPair
+from portal import totp
+from portal.models import Inspector, ReviewerSession
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # accounts, audit trail, settings; never opens a report
+    LEAD = "lead"  # assigns, approves refusals and closures, reveals identities
+    INSPECTOR = "inspector"  # works the triage queue and the cases assigned to them
+
+
+ROLE_LABELS: dict[Role, LazyString] = {
+    Role.ADMIN: _l("Administrator"),
+    Role.LEAD: _l("Lead"),
+    Role.INSPECTOR: _l("Inspector"),
+}
+CASE_ROLES = frozenset({Role.LEAD, Role.INSPECTOR})
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 256
+_ONE_TIME_PASSWORD_CHARACTERS = 20  # 100 bits, in the receipt alphabet so it reads aloud cleanly
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the form datetimes are stored in on both database engines."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def password_hasher(cost: wrapping.KdfCost) -> PasswordHasher:
+    """argon2-cffi's RFC 9106 defaults, or the cheapest hash when the test suite runs."""
+    if cost == wrapping.TESTING:
+        return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    return PasswordHasher()
+
+
+def password_matches(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_problem(username: str, password: str) -> LazyString | None:
+    """Why a new password is refused, or None. Length is what matters (NIST SP 800-63B)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return _l("The password must have at least %(min)d characters.", min=MIN_PASSWORD_LENGTH)
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return _l("The password must have at most %(max)d characters.", max=MAX_PASSWORD_LENGTH)
+    if username.lower() in password.lower():
+        return _l("The password must not contain the user name.")
+    return None
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """What the person creating an account hands over, once: nothing here is stored in clear."""
+
+    inspector: Inspector
+    one_time_password: str
+    totp_secret: str
+
+
+def new_account(
+    *,
+    username: str,
+    display_name: str,
+    role: Role,
+    keyring: dict[str, KeyPair],
+    cost: wrapping.KdfCost,
+    app_secret_key: str,
+) -> NewAccount:
+    """A new account, not yet stored: the slow hashing is done here, before the caller's transaction
+    adds `inspector` (the unique index on usernames settles a race between two admins)."""
+    one_time_password = group(random_code(_ONE_TIME_PASSWORD_CHARACTERS), 5)
+    secret = totp.new_secret()
+    secrets = password_secrets(one_time_password, keyring, cost)
+    inspector = Inspector(
+        username=username,
+        display_name=display_name,
+        role=str(role),
+        password_hash=secrets.password_hash,
+        wrapped_keyring=secrets.wrapped_keyring,
+        encrypted_totp_secret=totp.encrypt_secret(secret, app_secret_key),
+        totp_enrolled=False,
+        must_change_password=True,
+        active=True,
+        failed_logins=0,
+        created_at=utcnow(),
+    )
+    return NewAccount(inspector, one_time_password, secret)
+
+
+def username_taken(session: Session, username: str) -> bool:
+    return session.scalar(select(func.count()).where(Inspector.username == username)) > 0
+
+
+def wrap_keyring(keyring: dict[str, KeyPair], password: str, cost: wrapping.KdfCost) -> bytes:
+    return wrapping.wrap_with_passphrase(pack_keyring(pair.private for pair in keyring.values()), password, cost)
+
+
+def unwrap_keyring(inspector: Inspector, password: str) -> dict[str, KeyPair]:
+    """Raises WrongPassphrase (or DecryptionError) when the password does not open the copy."""
+    if inspector.wrapped_keyring is None:
+        raise ValueError("this account holds no copy of the intake keys")
+    return unpack_keyring(wrapping.unwrap_with_passphrase(inspector.wrapped_keyring, password))
+
+
+@dataclass(frozen=True)
+class PasswordSecrets:
+    """What a password becomes in storage: its hash and the key copy wrapped under it.
+
+    Computed before a write transaction opens (two Argon2 runs), applied inside it.
+    """
+
+    password_hash: str
+    wrapped_keyring: bytes
+
+    def apply_to(self, inspector: Inspector) -> None:
+        inspector.password_hash = self.password_hash
+        inspector.wrapped_keyring = self.wrapped_keyring
+        inspector.must_change_password = False
+
+
+def password_secrets(password: str, keyring: dict[str, KeyPair], cost: wrapping.KdfCost) -> PasswordSecrets:
+    return PasswordSecrets(password_hasher(cost).hash(password), wrap_keyring(keyring, password, cost))
+
+
+def deactivate(session: Session, inspector: Inspector) -> None:
+    """Delete the account's copy of the keys and every open session: the account opens nothing any more."""
+    inspector.active = False
+    inspector.wrapped_keyring = None
+    session.execute(delete(ReviewerSession).where(ReviewerSession.inspector_id == inspector.id))
+
+
+def unlock(inspector: Inspector) -> None:
+    inspector.failed_logins = 0
+    inspector.locked_until = None
+
+
+def active_inspectors(session: Session, roles: frozenset[Role] = CASE_ROLES) -> list[Inspector]:
+    query = select(Inspector).where(Inspector.active, Inspector.role.in_([str(role) for role in roles]))
+    return list(session.scalars(query.order_by(Inspector.display_name)))
