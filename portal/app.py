@@ -27,6 +27,7 @@ def _base_app(kind: AppKind, env: Mapping[str, str] | None) -> Flask:
     )
     app.config.update(load_settings(kind, env))
     app.config["APP_KIND"] = kind
+    app.jinja_env.add_extension("jinja2.ext.do")
     db.init_app(app)
     i18n.init_app(app)
     csrf.init_app(app)
@@ -39,6 +40,7 @@ def create_citizen_app(env: Mapping[str, str] | None = None) -> Flask:
     from portal.citizen import RATE_LIMITS, bp as citizen_bp
 
     app = _base_app("citizen", env)
+    app.jinja_env.globals["layout"] = "base.html"
     app.register_blueprint(citizen_bp)
     ratelimit.init_app(app, RATE_LIMITS)
 
@@ -50,9 +52,19 @@ def create_citizen_app(env: Mapping[str, str] | None = None) -> Flask:
 
 
 def create_reviewer_app(env: Mapping[str, str] | None = None) -> Flask:
+    from portal.accounts import ROLE_LABELS
+    from portal.reviewer import RATE_LIMITS, access, bp as reviewer_bp
     from portal.reviewer.cli import register_commands
 
     app = _base_app("reviewer", env)
+    app.jinja_env.globals.update(layout="reviewer/base.html", role_labels=ROLE_LABELS)
+    app.register_blueprint(reviewer_bp)
+    access.init_app(app)
     register_commands(app)
-    ratelimit.init_app(app, {})
+    ratelimit.init_app(app, RATE_LIMITS)
+
+    @app.get("/")
+    def root() -> Response:
+        return redirect(url_for("reviewer.home", lang=i18n.DEFAULT_LANGUAGE))
+
     return app

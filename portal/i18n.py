@@ -6,10 +6,13 @@ the URL (/vi/..., /en/...), which works without JavaScript and without a cookie.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
+from typing import Any
 
-from flask import Flask, current_app, g, request, url_for
-from flask_babel import Babel, format_date
+from flask import Blueprint, Flask, current_app, g, request, url_for
+from flask_babel import Babel, format_date, format_datetime
+
+from portal.workdays import VIETNAM_TZ
 
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
@@ -26,17 +29,37 @@ def current_language() -> str:
     return prefix if prefix in LANGUAGES else DEFAULT_LANGUAGE
 
 
+def language_blueprint(name: str, import_name: str) -> Blueprint:
+    """A blueprint whose every URL starts with the language: /vi/... or /en/..."""
+    blueprint = Blueprint(name, import_name, url_prefix=f"/<any({', '.join(LANGUAGES)}):lang>")
+
+    @blueprint.url_value_preprocessor
+    def _pull_language(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+        g.lang = (values or {}).pop("lang", DEFAULT_LANGUAGE)
+
+    @blueprint.url_defaults
+    def _add_language(_endpoint: str, values: dict[str, Any]) -> None:
+        values.setdefault("lang", current_language())
+
+    return blueprint
+
+
+HOME_ENDPOINTS = ("citizen.index", "reviewer.home")
+
+
 def home_url(lang: str | None = None) -> str:
-    if "citizen.index" in current_app.view_functions:
-        return url_for("citizen.index", lang=lang or current_language())
+    for endpoint in HOME_ENDPOINTS:
+        if endpoint in current_app.view_functions:
+            return url_for(endpoint, lang=lang or current_language())
     return "/"
 
 
 def other_language_url(lang: str) -> str:
     """The same page in another language where it can be fetched again, else that language's home."""
     rule = request.url_rule
-    if request.blueprint == "citizen" and rule is not None and "GET" in (rule.methods or ()):
-        return url_for(request.endpoint or "citizen.index", **{**(request.view_args or {}), "lang": lang})
+    if rule is not None and "lang" in rule.arguments and "GET" in (rule.methods or ()):
+        values = {**(request.view_args or {}), **request.args.to_dict(flat=True), "lang": lang}
+        return url_for(request.endpoint or "", **values)
     return home_url(lang)
 
 
@@ -48,9 +71,20 @@ def long_date(day: date) -> str:
     return format_date(day, DATE_PATTERNS[current_language()])
 
 
+def short_date(day: date) -> str:
+    return format_date(day, "dd/MM/yyyy")
+
+
+def date_time(moment: datetime) -> str:
+    """A stored naive-UTC moment shown in Hanoi time, for inspectors' records (never a reporter's)."""
+    return format_datetime(moment.replace(tzinfo=UTC), "dd/MM/yyyy HH:mm", tzinfo=VIETNAM_TZ)
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=current_language, default_locale=DEFAULT_LANGUAGE)
     app.jinja_env.filters["long_date"] = long_date
+    app.jinja_env.filters["short_date"] = short_date
+    app.jinja_env.filters["date_time"] = date_time
     app.jinja_env.globals.update(
         current_language=current_language,
         home_url=home_url,

@@ -31,6 +31,10 @@ def lookup_limit() -> str:
     return current_app.config["RATELIMIT_LOOKUP"]
 
 
+def login_limit() -> str:
+    return current_app.config["RATELIMIT_LOGIN"]
+
+
 # endpoint -> (limit, methods it applies to, or None for all)
 RouteLimits = Mapping[str, tuple[Callable[[], str], list[str] | None]]
 

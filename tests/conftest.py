@@ -87,6 +87,7 @@ def env(database_url: str, intake_keys: KeyPair) -> dict[str, str]:
         "INTAKE_PUBLIC_KEY": public_key_b64(intake_keys.public),
         "CITIZEN_SECRET_KEY": "citizen-secret-key-for-tests-only-0123456789",
         "REVIEWER_SECRET_KEY": "reviewer-secret-key-for-tests-only-0123456789",
+        "AUDIT_KEY": "audit-key-for-tests-only-0123456789abcdefghij",
         "RECEIPT_PEPPER": "receipt-pepper-for-tests-only-0123456789abcdef",
         "COOKIE_SECURE": "false",
         "KDF_COST": "testing",
@@ -117,3 +118,18 @@ def reviewer_app(env: dict[str, str]) -> Iterator[Flask]:
 @pytest.fixture
 def client(citizen_app: Flask) -> FlaskClient:
     return citizen_app.test_client()
+
+
+@pytest.fixture
+def staff(reviewer_app: Flask, intake_keys: KeyPair) -> dict[str, Any]:
+    """The intake key on record and one enrolled account per role."""
+    from portal.accounts import Role
+    from tests.reviewer_helpers import make_person, record_intake_key
+
+    record_intake_key(reviewer_app, intake_keys)
+    return {role.value: make_person(reviewer_app, intake_keys, f"demo-{role.value}", role) for role in Role}
+
+
+@pytest.fixture
+def reviewer(reviewer_app: Flask) -> FlaskClient:
+    return reviewer_app.test_client()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, g, render_template, request
+from flask import current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 
@@ -17,11 +17,11 @@ from portal import cases, reports
 from portal.citizen.forms import LookupForm, MessageForm
 from portal.db import get_db, request_session
 from portal.errors import CSRF_MESSAGE, render_error
-from portal.i18n import DEFAULT_LANGUAGE, LANGUAGES, current_language
+from portal.i18n import language_blueprint
 from portal.lifecycle import REPORTER_LABELS
 from portal.ratelimit import RouteLimits, lookup_limit, submit_limit
 
-bp = Blueprint("citizen", __name__, url_prefix=f"/<any({', '.join(LANGUAGES)}):lang>")
+bp = language_blueprint("citizen", __name__)
 
 CHECK_THE_CODE = _l(
     "This code is not valid. Check it for a typing mistake: it has 20 letters and digits, as written on your receipt."
@@ -34,16 +34,6 @@ RATE_LIMITS: RouteLimits = {
     "citizen.status": (lookup_limit, ["POST"]),
     "citizen.message": (lookup_limit, None),
 }
-
-
-@bp.url_value_preprocessor
-def _pull_language(_endpoint: str | None, values: dict[str, Any] | None) -> None:
-    g.lang = (values or {}).pop("lang", DEFAULT_LANGUAGE)
-
-
-@bp.url_defaults
-def _add_language(_endpoint: str, values: dict[str, Any]) -> None:
-    values.setdefault("lang", current_language())
 
 
 def _intake() -> cases.Intake:

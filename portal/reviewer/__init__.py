@@ -1,2 +1,17 @@
-"""The reviewer app: where inspectors open, triage and track cases. For now it carries the CLI
-that creates the intake key pair and migrates the database."""
+"""The reviewer app: inspectors log in, triage, open and work cases, and see the statistics.
+
+Deny by default (`access.py`): a route without an explicit role list answers 403 even to a
+logged-in admin, and every route but login and static files needs a live login.
+"""
+
+from __future__ import annotations
+
+from portal.i18n import language_blueprint
+from portal.ratelimit import RouteLimits, login_limit
+
+bp = language_blueprint("reviewer", __name__)
+
+RATE_LIMITS: RouteLimits = {"reviewer.login": (login_limit, ["POST"])}
+
+# Importing the view modules registers their routes on `bp`.
+from portal.reviewer import admin, auth, casefiles  # noqa: F401

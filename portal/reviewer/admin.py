@@ -1,0 +1,134 @@
+"""Administration: accounts (add, deactivate, unlock) and the audit trail. Administrators hold a
+copy of the intake keys only so they can give one to a new account; no admin page decrypts a case."""
+
+from __future__ import annotations
+
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal import accounts, audit
+from portal.accounts import Role, utcnow
+from portal.db import get_db, request_session
+from portal.models import Inspector
+from portal.reviewer import bp
+from portal.reviewer.access import allow, current_login
+from portal.reviewer.forms import AccountForm, ActionForm
+
+USERNAME_TAKEN = _l("This user name is already taken.")
+DEACTIVATED = _l("The account was deactivated; its copy of the keys and its sessions were deleted.")
+UNLOCKED = _l("The account was unlocked.")
+NOT_YOURSELF = _l("You cannot deactivate your own account.")
+AUDIT_PAGE_SIZE = 100
+
+
+@bp.route("/admin/accounts", methods=["GET", "POST"])
+@allow(Role.ADMIN)
+def accounts_page() -> tuple[str, int]:
+    form = AccountForm()
+    created = None
+    if form.validate_on_submit():
+        created = _create(form)
+    people = request_session().scalars(select(Inspector).order_by(Inspector.active.desc(), Inspector.username))
+    page = render_template(
+        "reviewer/accounts.html",
+        form=AccountForm(formdata=None) if created else form,
+        created=created,
+        people=list(people),
+        action_form=ActionForm(),
+        role_labels=accounts.ROLE_LABELS,
+        now=utcnow(),
+    )
+    return page, 201 if created else (400 if form.errors else 200)
+
+
+def _create(form: AccountForm) -> accounts.NewAccount | None:
+    login = current_login()
+    config = current_app.config
+    username = form.username.data
+    if accounts.username_taken(request_session(), username):
+        form.username.errors = [str(USERNAME_TAKEN)]
+        return None
+    account = accounts.new_account(
+        username=username,
+        display_name=form.display_name.data,
+        role=Role(form.role.data),
+        keyring=login.keyring,
+        cost=config["KDF_COST"],
+        app_secret_key=config["SECRET_KEY"],
+    )
+    try:
+        with get_db().transaction() as write:
+            write.add(account.inspector)
+            write.flush()
+            audit.record(
+                write,
+                config["AUDIT_KEY"],
+                audit.Action.ACCOUNT_CREATED,
+                actor_id=login.inspector.id,
+                actor=login.inspector.username,
+                detail={"username": username, "role": form.role.data},
+            )
+    except IntegrityError:
+        form.username.errors = [str(USERNAME_TAKEN)]
+        return None
+    return account
+
+
+@bp.post("/admin/accounts/<int:inspector_id>/deactivate")
+@allow(Role.ADMIN)
+def deactivate(inspector_id: int) -> Response:
+    return _account_action(inspector_id, audit.Action.ACCOUNT_DEACTIVATED)
+
+
+@bp.post("/admin/accounts/<int:inspector_id>/unlock")
+@allow(Role.ADMIN)
+def unlock(inspector_id: int) -> Response:
+    return _account_action(inspector_id, audit.Action.ACCOUNT_UNLOCKED)
+
+
+def _account_action(inspector_id: int, action: audit.Action) -> Response:
+    login = current_login()
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if action == audit.Action.ACCOUNT_DEACTIVATED and inspector_id == login.inspector.id:
+        flash(str(NOT_YOURSELF))
+        return redirect(url_for("reviewer.accounts_page"))
+    with get_db().transaction() as write:
+        person = write.get(Inspector, inspector_id)
+        if person is None:
+            abort(404)
+        if action == audit.Action.ACCOUNT_DEACTIVATED:
+            accounts.deactivate(write, person)
+        else:
+            accounts.unlock(person)
+        audit.record(
+            write,
+            current_app.config["AUDIT_KEY"],
+            action,
+            actor_id=login.inspector.id,
+            actor=login.inspector.username,
+            detail={"username": person.username},
+        )
+    flash(str(DEACTIVATED if action == audit.Action.ACCOUNT_DEACTIVATED else UNLOCKED))
+    return redirect(url_for("reviewer.accounts_page"))
+
+
+@bp.get("/admin/audit")
+@allow(Role.ADMIN)
+def audit_page() -> str:
+    before = request.args.get("before", "")
+    case_id = request.args.get("case", "")
+    action = request.args.get("action", "")
+    events = audit.recent(
+        request_session(),
+        limit=AUDIT_PAGE_SIZE,
+        before_id=int(before) if before.isdigit() else None,
+        action=action if action in set(audit.Action) else None,
+        actor=(request.args.get("actor") or None),
+        case_id=int(case_id) if case_id.isdigit() else None,
+    )
+    return render_template(
+        "reviewer/audit.html", events=events, actions=list(audit.Action), page_size=AUDIT_PAGE_SIZE, args=request.args
+    )
