@@ -1,0 +1,28 @@
+"""gunicorn settings for the reviewer app (`gunicorn -c config/gunicorn/reviewer.py wsgi:reviewer`).
+
+Bind it where only the inspectorate's network (or its authorised onion service) reaches. No access
+log: the audit trail records what inspectors do, with less than a log line would leak.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("REVIEWER_BIND", "127.0.0.1:8081")
+# A login runs Argon2id twice (64 MiB each by default): a few sync workers serve a team of
+# inspectors; more would only raise peak memory.
+workers = int(os.environ.get("REVIEWER_WORKERS", multiprocessing.cpu_count() * 2))
+worker_class = "sync"
+keepalive = 5
+timeout = 60
+graceful_timeout = 20
+max_requests = 2000
+max_requests_jitter = 1000
+accesslog = None
+errorlog = "-"
+loglevel = "warning"
+capture_output = False
+control_socket_disable = True
+proc_name = "portal-reviewer"
+forwarded_allow_ips = ""
+limit_request_line = 8190
+limit_request_fields = 60
