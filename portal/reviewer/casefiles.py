@@ -44,6 +44,7 @@ NEEDS_TEXT = _l("This step needs a text.")
 NEEDS_BODY = _l("Name the body the case goes to.")
 NEEDS_EXTENSION = _l("Choose the kind of extension.")
 NOT_A_CASE = _l("No other case has this reference.")
+NOT_POSSIBLE = _l("This step is not possible for this case now (for example, no further extension is allowed).")
 
 
 @bp.get("/cases")
@@ -208,17 +209,15 @@ def _act(
             return redirect(url_for("reviewer.case", case_id=case_id))
         except NotAllowed:
             abort(403)
-        except (TransitionError, UnknownReference) as error:
-            if not form.errors and not _has_errors(form):
-                form.form_errors.append(str(error))
+        except UnknownReference:
+            pass  # the field says why
+        except TransitionError:
+            if not any(field.errors for field in form):
+                flash(str(NOT_POSSIBLE))
         else:
             flash(str(SAVED))
             return redirect(url_for("reviewer.case", case_id=case_id, _anchor=name))
     return _case_page(case_id, status=400, **{name: form}, transition_forms=transition_forms or {})
-
-
-def _has_errors(form: Any) -> bool:
-    return any(field.errors for field in form)
 
 
 def _case_page(
@@ -232,8 +231,9 @@ def _case_page(
     case = opened.case
     state = State(case.state)
     expected = {"expected_state": case.state}
+    duplicate_of = request_session().get(Case, case.duplicate_of_id) if case.duplicate_of_id else None
     classification = forms.get("classification") or ClassificationForm(
-        formdata=None, data=_classification_data(case, opened.report), **expected
+        formdata=None, data=_classification_data(case, opened.report, duplicate_of), **expected
     )
     assignment = forms.get("assignment") or AssignForm(formdata=None, assignee=str(case.assignee_id or ""), **expected)
     assignment.assignee.choices = _assignee_choices()
@@ -247,6 +247,7 @@ def _case_page(
         "reviewer/case.html",
         opened=opened,
         case=case,
+        duplicate_of=duplicate_of,
         state=state,
         report_rows=reports.describe(opened.report),
         overdue=lifecycle.is_overdue(clock_of(case), today()),
@@ -266,7 +267,7 @@ def _case_page(
     return page, status
 
 
-def _classification_data(case: Case, report: dict[str, Any]) -> dict[str, Any]:
+def _classification_data(case: Case, report: dict[str, Any], duplicate_of: Case | None) -> dict[str, Any]:
     """The saved classification, or until there is one, what the reporter chose."""
     categories = [category.category for category in case.categories] or list(report.get("misconduct") or [])
     return {
@@ -278,7 +279,7 @@ def _classification_data(case: Case, report: dict[str, Any]) -> dict[str, Any]:
         "protection_requested": case.protection_requested or bool(report.get("protection_requested")),
         "complex": case.complex,
         "especially_complex": case.especially_complex,
-        "duplicate_of": "",
+        "duplicate_of": duplicate_of.reference if duplicate_of else "",
     }
 
 

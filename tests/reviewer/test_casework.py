@@ -17,6 +17,8 @@ from tests.helpers import csrf_token, file_report
 from tests.reviewer_helpers import csrf, expected_state, log_in
 
 QUESTION = "Ông/bà có thể cho biết số hiệu hợp đồng và thời điểm ký không?"
+# What a browser posts for an untouched classification form (a select always sends its value).
+UNCLASSIFIED = {"report_type": "THONG_TIN_TO_CAO", "sector": "", "ward_code": ""}
 ANSWER = "Hợp đồng số 17/2026/HĐ-XD, ký ngày 3 tháng 3 năm 2026."
 
 
@@ -260,3 +262,19 @@ def test_statistics_page_draws_its_charts_without_script(
     log_in(reviewer, staff["lead"], lang=lang)
     page = reviewer.get(f"/{lang}/statistics").get_data(as_text=True)
     assert "<svg" in page and "<script" not in page and not re.search(r"\sstyle=", page)
+
+
+def test_a_resubmitted_report_can_be_marked_as_a_duplicate(
+    client: FlaskClient, reviewer: FlaskClient, reviewer_app: Flask, staff: dict
+) -> None:
+    file_report(client)
+    file_report(client)
+    log_in(reviewer, staff["lead"])
+    first = case_row(reviewer_app, 1).reference
+    assert post_case_form(reviewer, 2, "classify", **UNCLASSIFIED, duplicate_of="2026-99999").status_code == 400
+    assert case_row(reviewer_app, 2).duplicate_of_id is None
+    response = post_case_form(reviewer, 2, "classify", **UNCLASSIFIED, duplicate_of=first)
+    assert response.status_code == 302 and case_row(reviewer_app, 2).duplicate_of_id == 1
+    page = reviewer.get("/vi/cases/2").get_data(as_text=True)
+    assert f'value="{first}"' in page and 'href="/vi/cases/1"' in page
+    assert case_row(reviewer_app, 2).reference in reviewer.get("/vi/cases?flags=duplicate").get_data(as_text=True)
