@@ -68,9 +68,8 @@ class Action(StrEnum):
     CLASSIFICATION = auto()
     MESSAGE_SENT = auto()
     NOTE_ADDED = auto()
-    # Reading the trail and the figures
+    # Reading the trail itself: who looked at who looked
     AUDIT_VIEWED = auto()
-    STATISTICS_VIEWED = auto()
 
 
 @dataclass

@@ -21,6 +21,26 @@ DEACTIVATED = _l("The account was deactivated; its copy of the keys and its sess
 UNLOCKED = _l("The account was unlocked.")
 NOT_YOURSELF = _l("You cannot deactivate your own account.")
 AUDIT_PAGE_SIZE = 100
+ACTION_LABELS = {
+    audit.Action.LOGIN: _l("Logged in"),
+    audit.Action.LOGIN_FAILED: _l("Failed login"),
+    audit.Action.LOGOUT: _l("Logged out"),
+    audit.Action.SESSION_EXPIRED: _l("Session expired"),
+    audit.Action.TOTP_ENROLLED: _l("Authenticator linked"),
+    audit.Action.PASSWORD_CHANGED: _l("Password changed"),
+    audit.Action.ACCOUNT_CREATED: _l("Account created"),
+    audit.Action.ACCOUNT_DEACTIVATED: _l("Account deactivated"),
+    audit.Action.ACCOUNT_UNLOCKED: _l("Account unlocked"),
+    audit.Action.CASE_VIEWED: _l("Case opened"),
+    audit.Action.FILE_DECRYPTED: _l("File decrypted"),
+    audit.Action.IDENTITY_REVEALED: _l("Identity revealed"),
+    audit.Action.TRANSITION: _l("Step taken"),
+    audit.Action.ASSIGNMENT: _l("Assignment changed"),
+    audit.Action.CLASSIFICATION: _l("Classification saved"),
+    audit.Action.MESSAGE_SENT: _l("Message to the reporter"),
+    audit.Action.NOTE_ADDED: _l("Internal note"),
+    audit.Action.AUDIT_VIEWED: _l("Audit trail viewed"),
+}
 
 
 @bp.route("/admin/accounts", methods=["GET", "POST"])
@@ -118,6 +138,15 @@ def _account_action(inspector_id: int, action: audit.Action) -> Response:
 @bp.get("/admin/audit")
 @allow(Role.ADMIN)
 def audit_page() -> str:
+    login = current_login()
+    with get_db().transaction() as write:
+        audit.record(
+            write,
+            current_app.config["AUDIT_KEY"],
+            audit.Action.AUDIT_VIEWED,
+            actor_id=login.inspector.id,
+            actor=login.inspector.username,
+        )
     before = request.args.get("before", "")
     case_id = request.args.get("case", "")
     action = request.args.get("action", "")
@@ -130,5 +159,5 @@ def audit_page() -> str:
         case_id=int(case_id) if case_id.isdigit() else None,
     )
     return render_template(
-        "reviewer/audit.html", events=events, actions=list(audit.Action), page_size=AUDIT_PAGE_SIZE, args=request.args
+        "reviewer/audit.html", events=events, action_labels=ACTION_LABELS, page_size=AUDIT_PAGE_SIZE, args=request.args
     )

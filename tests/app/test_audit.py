@@ -403,3 +403,9 @@ def test_recent_filters_and_paginates_newest_first(db: Database) -> None:
     assert (event.action, event.actor, event.occurred_at) == ("file_decrypted", "minh", START)
     with pytest.raises(ValueError, match="limit"), db.session() as session:
         audit.recent(session, limit=0)
+
+
+def test_every_action_has_a_label_for_the_admin_page() -> None:
+    from portal.reviewer.admin import ACTION_LABELS
+
+    assert set(ACTION_LABELS) == set(audit.Action)
