@@ -77,7 +77,7 @@ def short_date(day: date) -> str:
 
 def date_time(moment: datetime) -> str:
     """A stored naive-UTC moment shown in Hanoi time, for inspectors' records (never a reporter's)."""
-    return format_datetime(moment.replace(tzinfo=UTC), "dd/MM/yyyy HH:mm", tzinfo=VIETNAM_TZ)
+    return format_datetime(moment.replace(tzinfo=UTC).astimezone(VIETNAM_TZ), "dd/MM/yyyy HH:mm", rebase=False)
 
 
 def init_app(app: Flask) -> None:

@@ -77,9 +77,11 @@ def log_in(db: Database, credentials: Credentials, settings: LoginSettings, now:
         accounts.password_matches(hasher, _decoy_hash(settings.cost), credentials.password)
         failure = Failure.UNKNOWN_ACCOUNT if inspector is None else Failure.INACTIVE
         return _fail(db, settings, inspector, failure, now)
+    # The hash is checked even for a locked account, so a quick refusal never tells that it exists.
+    password_ok = accounts.password_matches(hasher, inspector.password_hash, credentials.password)
     if inspector.locked_until is not None and inspector.locked_until > now:
         return _fail(db, settings, inspector, Failure.LOCKED, now, count=False)
-    if not accounts.password_matches(hasher, inspector.password_hash, credentials.password):
+    if not password_ok:
         return _fail(db, settings, inspector, Failure.PASSWORD, now)
 
     step = None

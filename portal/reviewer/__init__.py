@@ -11,7 +11,8 @@ from portal.ratelimit import RouteLimits, login_limit
 
 bp = language_blueprint("reviewer", __name__)
 
-RATE_LIMITS: RouteLimits = {"reviewer.login": (login_limit, ["POST"])}
+# The password page checks the current password: limited like the login, so it is no guessing oracle.
+RATE_LIMITS: RouteLimits = {"reviewer.login": (login_limit, ["POST"]), "reviewer.password": (login_limit, ["POST"])}
 
 # Importing the view modules registers their routes on `bp`.
 from portal.reviewer import admin, auth, casefiles  # noqa: F401

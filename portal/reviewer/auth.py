@@ -39,7 +39,12 @@ def login() -> Response | tuple[str, int]:
     if result.token is None:
         form.password.errors = [str(LOGIN_FAILED)]
         return render_template("reviewer/login.html", form=form), 401
-    # A new cookie at every login: a session id planted before login is worth nothing after it.
+    # A new cookie at every login: a session id planted before login is worth nothing after it, and a
+    # login this browser still held is closed with its copy of the keys.
+    previous = session.get(TOKEN)
+    if isinstance(previous, str):
+        with get_db().transaction() as write:
+            close_session(write, previous)
     session.clear()
     session[TOKEN] = result.token
     return redirect(url_for("reviewer.setup" if result.stage == SETUP else "reviewer.home"))
