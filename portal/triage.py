@@ -43,6 +43,11 @@ _SEALED_COLUMNS = (
 )
 
 
+# Nearest deadline first, no deadline last, then oldest first; the indexes ix_cases_state_due and
+# ix_cases_due_order hold exactly this order.
+QUEUE_ORDER = (Case.answer_due_on.asc().nulls_last(), Case.received_on, Case.id)
+
+
 @dataclass(frozen=True)
 class QueueFilter:
     """What the inspector asked to see. Every criterion set must hold (AND); empty means any."""
@@ -135,13 +140,20 @@ def queue(
     rows: list[Case] = []
     assignees: dict[int, str] = {}
     if total:
+        # The page's ids first, from the index alone, then only those rows: a deep page no longer
+        # reads (or, on PostgreSQL, sorts) every row it skips.
+        page_ids = (
+            select(Case.id)
+            .where(*_criteria(flt, today, only_for, with_states=True))
+            .order_by(*QUEUE_ORDER)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
         statement = (
             select(Case, Inspector.display_name)
             .outerjoin(Inspector, Inspector.id == Case.assignee_id)
-            .where(*_criteria(flt, today, only_for, with_states=True))
-            .order_by(Case.answer_due_on.asc().nulls_last(), Case.received_on, Case.id)
-            .limit(per_page)
-            .offset((page - 1) * per_page)
+            .where(Case.id.in_(page_ids))
+            .order_by(*QUEUE_ORDER)
             .options(*(defer(column) for column in _SEALED_COLUMNS))
         )
         for case, name in session.execute(statement):

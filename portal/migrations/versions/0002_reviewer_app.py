@@ -109,7 +109,8 @@ def upgrade() -> None:
         batch.create_foreign_key("fk_cases_duplicate_of", "cases", ["duplicate_of_id"], ["id"])
         for column in INDEXED:
             batch.create_index(f"ix_cases_{column}", [column])
-        batch.create_index("ix_cases_state_due", ["state", "answer_due_on"])
+        batch.create_index("ix_cases_state_due", ["state", "answer_due_on", "received_on", "id"])
+        batch.create_index("ix_cases_due_order", ["answer_due_on", "received_on", "id"])
         batch.create_index("ix_cases_durations", ["received_on", "first_decision_on", "concluded_on"])
     with op.batch_alter_table("messages") as batch:
         batch.add_column(sa.Column("inspector_id", sa.Integer(), nullable=True))
@@ -124,6 +125,7 @@ def downgrade() -> None:
         batch.drop_constraint("fk_cases_assignee", type_="foreignkey")
         batch.drop_constraint("fk_cases_duplicate_of", type_="foreignkey")
         batch.drop_index("ix_cases_state_due")
+        batch.drop_index("ix_cases_due_order")
         batch.drop_index("ix_cases_durations")
         for column in INDEXED:
             batch.drop_index(f"ix_cases_{column}")
