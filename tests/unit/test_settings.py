@@ -38,7 +38,19 @@ def test_the_citizen_app_holds_no_private_key_setting() -> None:
 
 def test_the_cheap_test_kdf_is_refused_in_production() -> None:
     with pytest.raises(ConfigurationError, match="KDF_COST"):
-        load_settings("reviewer", {"REVIEWER_SECRET_KEY": SECRET, "KDF_COST": "testing"})
+        load_settings("reviewer", {"REVIEWER_SECRET_KEY": SECRET, "AUDIT_KEY": SECRET, "KDF_COST": "testing"})
+
+
+def test_production_reviewer_app_needs_its_secret_and_audit_key() -> None:
+    complete = {"REVIEWER_SECRET_KEY": SECRET, "AUDIT_KEY": SECRET}
+    settings = load_settings("reviewer", complete)
+    assert settings["AUDIT_KEY"] == SECRET.encode() and settings["SESSION_COOKIE_SAMESITE"] == "Strict"
+    assert (settings["SESSION_IDLE_MINUTES"], settings["SESSION_MAX_HOURS"]) == (30, 8)
+    for missing in complete:
+        with pytest.raises(ConfigurationError, match=missing):
+            load_settings("reviewer", {name: value for name, value in complete.items() if name != missing})
+    with pytest.raises(ConfigurationError, match="SESSION_IDLE_MINUTES"):
+        load_settings("reviewer", {**complete, "SESSION_IDLE_MINUTES": "0"})
 
 
 def test_unknown_environment_is_refused() -> None:
