@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 
 from crypto.keys import KeyPair, generate_keypair, public_key_b64
 from portal import create_citizen_app, create_reviewer_app
+from portal.db import Database
 from portal.migrate import upgrade
 from portal.models import Base
 
@@ -99,6 +100,15 @@ def close_database(app: Flask) -> None:
     db = app.extensions["portal_db"]
     assert db.engine.pool.checkedout() == 0, "a database connection was left checked out"
     db.dispose()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """The database on its own, for service tests without an app."""
+    database = Database(database_url)
+    yield database
+    assert database.engine.pool.checkedout() == 0, "a database connection was left checked out"
+    database.dispose()
 
 
 @pytest.fixture

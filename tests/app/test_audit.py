@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -22,14 +21,6 @@ START = datetime(2026, 3, 2, 8, 15, 0, 123456)
 
 events_table = AuditEvent.__table__
 head_table = AuditHead.__table__
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    assert database.engine.pool.checkedout() == 0, "a database connection was left checked out"
-    database.dispose()
 
 
 def append(db: Database, count: int) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -14,41 +14,17 @@ from flask_babel import Babel
 
 from portal.db import Database
 from portal.lifecycle import State
-from portal.models import Case, CaseCategory
 from portal.settings import PROJECT_ROOT
 from portal.statistics import median_of_histogram, month_keys, overview
 from portal.taxonomy import MISCONDUCT, wards
+from tests.factories import TODAY, Factory
 
-TODAY = date(2026, 3, 16)
+NUMBERS = itertools.count(1)
 W1, W2 = wards()[0].code, wards()[1].code
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    assert database.engine.pool.checkedout() == 0, "a database connection was left checked out"  # type: ignore[attr-defined]
-    database.dispose()
-
-
 def add_case(db: Database, *, categories: tuple[str, ...] = (), **fields: Any) -> None:
-    """A case row as the services would leave it; the statistics read nothing sealed."""
-    values: dict[str, Any] = {"report_type": "THONG_TIN_TO_CAO", "state": State.RECEIVED, "anonymous": True, **fields}
-    values.setdefault("state_since", values["received_on"])
-    with db.transaction() as session:
-        number = session.query(Case).count() + 1
-        case = Case(
-            reference=f"T-{number}",
-            lookup_id=f"lookup-{number}".encode(),
-            intake_key_id="test-key",
-            reporter_public_key=b"k" * 32,
-            reporter_salt=b"s" * 16,
-            sealed_report=b"sealed",
-            sealed_report_for_reporter=b"sealed",
-            **values,
-        )
-        case.categories = [CaseCategory(category=code) for code in categories]
-        session.add(case)
+    Factory(db).case(f"T-{next(NUMBERS)}", categories=categories, **fields)
 
 
 def stats(db: Database, today: date = TODAY):  # type: ignore[no-untyped-def]
