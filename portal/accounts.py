@@ -18,13 +18,15 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crypto import wrapping
 from crypto.codes import group, random_code
 from crypto.keyring import pack_keyring, unpack_keyring
 from crypto.keys import KeyPair
-from portal import totp
+from portal import audit, totp
+from portal.db import Database
 from portal.models import Inspector, ReviewerSession
 
 
@@ -114,6 +116,29 @@ def new_account(
         created_at=utcnow(),
     )
     return NewAccount(inspector, one_time_password, secret)
+
+
+class UsernameTaken(ValueError):
+    """Another account already has this user name."""
+
+
+def store_account(db: Database, account: NewAccount, audit_key: bytes, *, actor_id: int | None, actor: str) -> None:
+    """Store a new account and its audit event in one short transaction (the hashing is done already)."""
+    inspector = account.inspector
+    try:
+        with db.transaction() as session:
+            session.add(inspector)
+            session.flush()
+            audit.record(
+                session,
+                audit_key,
+                audit.Action.ACCOUNT_CREATED,
+                actor_id=actor_id,
+                actor=actor,
+                detail={"username": inspector.username, "role": inspector.role},
+            )
+    except IntegrityError:
+        raise UsernameTaken(inspector.username) from None
 
 
 def username_taken(session: Session, username: str) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from portal import accounts, audit
 from portal.accounts import Role, utcnow
@@ -79,18 +78,10 @@ def _create(form: AccountForm) -> accounts.NewAccount | None:
         app_secret_key=config["SECRET_KEY"],
     )
     try:
-        with get_db().transaction() as write:
-            write.add(account.inspector)
-            write.flush()
-            audit.record(
-                write,
-                config["AUDIT_KEY"],
-                audit.Action.ACCOUNT_CREATED,
-                actor_id=login.inspector.id,
-                actor=login.inspector.username,
-                detail={"username": username, "role": form.role.data},
-            )
-    except IntegrityError:
+        accounts.store_account(
+            get_db(), account, config["AUDIT_KEY"], actor_id=login.inspector.id, actor=login.inspector.username
+        )
+    except accounts.UsernameTaken:
         form.username.errors = [str(USERNAME_TAKEN)]
         return None
     return account

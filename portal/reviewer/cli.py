@@ -14,7 +14,6 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import inspect, select
-from sqlalchemy.exc import IntegrityError
 
 from crypto import wrapping
 from crypto.errors import DecryptionError
@@ -109,17 +108,8 @@ def inspectors_add(username: str, role: str, display_name: str | None, as_json: 
         app_secret_key=config["SECRET_KEY"],
     )
     try:
-        with get_db().transaction() as session:
-            session.add(account.inspector)
-            session.flush()
-            audit.record(
-                session,
-                config["AUDIT_KEY"],
-                audit.Action.ACCOUNT_CREATED,
-                actor="(command line)",
-                detail={"username": username, "role": role},
-            )
-    except IntegrityError:
+        accounts.store_account(get_db(), account, config["AUDIT_KEY"], actor_id=None, actor="(command line)")
+    except accounts.UsernameTaken:
         raise click.ClickException(f"The user name {username!r} is already taken.") from None
     if as_json:
         click.echo(
