@@ -1,0 +1,91 @@
+"""Files encrypted as they stream: libsodium's secretstream (XChaCha20-Poly1305) in fixed chunks.
+
+Each file gets its own random key; the stream is a 24-byte header followed by one authenticated
+ciphertext per chunk, the last one tagged FINAL. Memory stays at one chunk whatever the file's size.
+Decryption refuses, before yielding anything unverified, a chunk that was altered, moved, or taken
+from another file, and a stream that was cut short or has data after its end. The file key, name
+and type travel separately, sealed to the intake and reporter keys (see `crypto/sealing.py`).
+"""
+
+from collections.abc import Iterable, Iterator
+
+import nacl.exceptions
+import nacl.utils
+from nacl import bindings
+
+from .errors import DecryptionError
+
+CHUNK_BYTES = 64 * 1024
+KEY_BYTES = bindings.crypto_secretstream_xchacha20poly1305_KEYBYTES
+HEADER_BYTES = bindings.crypto_secretstream_xchacha20poly1305_HEADERBYTES
+# What encryption adds to every chunk: the tag byte and the Poly1305 MAC.
+OVERHEAD_BYTES = bindings.crypto_secretstream_xchacha20poly1305_ABYTES
+_MESSAGE = bindings.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+_FINAL = bindings.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+
+
+def new_file_key() -> bytes:
+    return nacl.utils.random(KEY_BYTES)
+
+
+def rechunk(pieces: Iterable[bytes], size: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """Fixed-size chunks from pieces of any size (an upload arrives in whatever sizes the network gives)."""
+    buffer = bytearray()
+    for piece in pieces:
+        buffer += piece
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
+
+
+def encrypt_stream(key: bytes, plaintext: Iterable[bytes]) -> Iterator[bytes]:
+    """The header, then one ciphertext per chunk of `plaintext` (at most CHUNK_BYTES each); the last
+    is tagged FINAL, so an empty file is a header and one empty FINAL chunk."""
+    _require_key(key)
+    state = bindings.crypto_secretstream_xchacha20poly1305_state()
+    yield bindings.crypto_secretstream_xchacha20poly1305_init_push(state, key)
+    pending: bytes | None = None
+    for chunk in plaintext:
+        if len(chunk) > CHUNK_BYTES:
+            raise ValueError(f"chunks are at most {CHUNK_BYTES} bytes: pass them through rechunk()")
+        if pending is not None:
+            yield bindings.crypto_secretstream_xchacha20poly1305_push(state, pending, None, _MESSAGE)
+        pending = chunk
+    yield bindings.crypto_secretstream_xchacha20poly1305_push(state, pending or b"", None, _FINAL)
+
+
+def decrypt_stream(key: bytes, header: bytes, ciphertext: Iterable[bytes]) -> Iterator[bytes]:
+    """Plaintext chunks, each verified before it is yielded; DecryptionError at the first fault.
+
+    A caller streaming to a person must treat an exception mid-way as a failed download: what was
+    sent before it was authentic, but the file is incomplete.
+    """
+    _require_key(key)
+    if len(header) != HEADER_BYTES:
+        raise DecryptionError("file header has the wrong length")
+    state = bindings.crypto_secretstream_xchacha20poly1305_state()
+    try:
+        bindings.crypto_secretstream_xchacha20poly1305_init_pull(state, header, key)
+    except nacl.exceptions.CryptoError:
+        raise DecryptionError("file header is not valid") from None
+    finished = False
+    for chunk in ciphertext:
+        if finished:
+            raise DecryptionError("data after the end of the file")
+        if len(chunk) > CHUNK_BYTES + OVERHEAD_BYTES:
+            raise DecryptionError("a chunk is larger than any this stream writes")
+        try:
+            plain, tag = bindings.crypto_secretstream_xchacha20poly1305_pull(state, chunk, None)
+        except (nacl.exceptions.CryptoError, ValueError):
+            raise DecryptionError("a chunk was altered, moved, or is from another file") from None
+        finished = tag == _FINAL
+        yield plain
+    if not finished:
+        raise DecryptionError("the file was cut short")
+
+
+def _require_key(key: bytes) -> None:
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"a file key must be {KEY_BYTES} bytes, got {len(key)}")
