@@ -28,32 +28,48 @@ def new_file_key() -> bytes:
     return nacl.utils.random(KEY_BYTES)
 
 
-def rechunk(pieces: Iterable[bytes], size: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """Fixed-size chunks from pieces of any size (an upload arrives in whatever sizes the network gives)."""
-    buffer = bytearray()
-    for piece in pieces:
-        buffer += piece
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
+class StreamEncryptor:
+    """Push-style encryption for data that arrives in pieces (an upload parser's writes): the header
+    first, then fixed-size ciphertext chunks as soon as they are full, the last one at `close()`.
+
+    A full chunk is held back until more data arrives, because only then is it known not to be the
+    last one, which must carry the FINAL tag.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        _require_key(key)
+        self._state = bindings.crypto_secretstream_xchacha20poly1305_state()
+        self.header: bytes = bindings.crypto_secretstream_xchacha20poly1305_init_push(self._state, key)
+        self._buffer = bytearray()
+        self._closed = False
+
+    def push(self, data: bytes) -> Iterator[bytes]:
+        if self._closed:
+            raise ValueError("the stream is closed")
+        self._buffer += data
+        while len(self._buffer) > CHUNK_BYTES:
+            chunk = bytes(self._buffer[:CHUNK_BYTES])
+            del self._buffer[:CHUNK_BYTES]
+            yield bindings.crypto_secretstream_xchacha20poly1305_push(self._state, chunk, None, _MESSAGE)
+
+    def close(self) -> bytes:
+        """The FINAL chunk: what is left (an empty file is one empty FINAL chunk)."""
+        if self._closed:
+            raise ValueError("the stream is closed")
+        self._closed = True
+        chunk = bytes(self._buffer)
+        self._buffer.clear()
+        return bindings.crypto_secretstream_xchacha20poly1305_push(self._state, chunk, None, _FINAL)
 
 
 def encrypt_stream(key: bytes, plaintext: Iterable[bytes]) -> Iterator[bytes]:
-    """The header, then one ciphertext per chunk of `plaintext` (at most CHUNK_BYTES each); the last
+    """The header, then one ciphertext per CHUNK_BYTES of `plaintext` (pieces of any size); the last
     is tagged FINAL, so an empty file is a header and one empty FINAL chunk."""
-    _require_key(key)
-    state = bindings.crypto_secretstream_xchacha20poly1305_state()
-    yield bindings.crypto_secretstream_xchacha20poly1305_init_push(state, key)
-    pending: bytes | None = None
-    for chunk in plaintext:
-        if len(chunk) > CHUNK_BYTES:
-            raise ValueError(f"chunks are at most {CHUNK_BYTES} bytes: pass them through rechunk()")
-        if pending is not None:
-            yield bindings.crypto_secretstream_xchacha20poly1305_push(state, pending, None, _MESSAGE)
-        pending = chunk
-    yield bindings.crypto_secretstream_xchacha20poly1305_push(state, pending or b"", None, _FINAL)
+    encryptor = StreamEncryptor(key)
+    yield encryptor.header
+    for piece in plaintext:
+        yield from encryptor.push(piece)
+    yield encryptor.close()
 
 
 def decrypt_stream(key: bytes, header: bytes, ciphertext: Iterable[bytes]) -> Iterator[bytes]:

@@ -13,16 +13,16 @@ from crypto.attachments import (
     CHUNK_BYTES,
     HEADER_BYTES,
     OVERHEAD_BYTES,
+    StreamEncryptor,
     decrypt_stream,
     encrypt_stream,
     new_file_key,
-    rechunk,
 )
 from crypto.errors import DecryptionError
 
 
 def encrypt(key: bytes, data: bytes) -> tuple[bytes, list[bytes]]:
-    header, *chunks = encrypt_stream(key, rechunk([data]))
+    header, *chunks = encrypt_stream(key, [data])
     return header, chunks
 
 
@@ -40,11 +40,14 @@ def test_round_trip_is_byte_exact_at_every_boundary(size: int) -> None:
     assert decrypt(key, header, chunks) == data
 
 
-def test_rechunk_gives_fixed_chunks_from_any_pieces() -> None:
-    pieces = [b"a" * 10, b"b" * (CHUNK_BYTES + 5), b"", b"c" * (CHUNK_BYTES - 15)]
-    chunks = list(rechunk(pieces))
-    assert [len(chunk) for chunk in chunks] == [CHUNK_BYTES, CHUNK_BYTES]
-    assert b"".join(chunks) == b"".join(pieces)
+def test_pieces_of_any_size_give_the_same_fixed_chunks() -> None:
+    """An upload arrives in whatever pieces the network gives; the chunks must not depend on them."""
+    key = new_file_key()
+    data = os.urandom(3 * CHUNK_BYTES + 5)
+    pieces = [data[:10], data[10 : CHUNK_BYTES + 15], b"", data[CHUNK_BYTES + 15 :]]
+    header, *chunks = encrypt_stream(key, pieces)
+    assert [len(chunk) - OVERHEAD_BYTES for chunk in chunks] == [CHUNK_BYTES] * 3 + [5]
+    assert decrypt(key, header, chunks) == data
 
 
 def test_a_large_stream_is_handled_one_chunk_at_a_time() -> None:
@@ -136,6 +139,10 @@ def test_nothing_unverified_is_yielded_and_the_ciphertext_hides_the_plaintext() 
         next(stream)
 
 
-def test_oversized_plaintext_chunks_are_refused() -> None:
-    with pytest.raises(ValueError, match="rechunk"):
-        list(encrypt_stream(new_file_key(), [b"x" * (CHUNK_BYTES + 1)]))
+def test_a_closed_encryptor_takes_nothing_more() -> None:
+    encryptor = StreamEncryptor(new_file_key())
+    encryptor.close()
+    with pytest.raises(ValueError):
+        list(encryptor.push(b"late"))
+    with pytest.raises(ValueError):
+        encryptor.close()
