@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 
 from portal import db, errors, i18n, ratelimit, security_headers
 from portal.settings import INSTANCE_DIR, PROJECT_ROOT, AppKind, load_settings
+from portal.uploads import Limits, UploadRequest
 
 csrf = CSRFProtect()
 
@@ -25,9 +26,11 @@ def _base_app(kind: AppKind, env: Mapping[str, str] | None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
+    app.request_class = UploadRequest
     app.config.update(load_settings(kind, env))
     app.config["APP_KIND"] = kind
     app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.globals["upload_limits"] = Limits.of(app).in_megabytes()
     db.init_app(app)
     i18n.init_app(app)
     csrf.init_app(app)

@@ -7,6 +7,7 @@ so concurrent filings never hold the database for long (DESIGN.md section 7).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
@@ -24,11 +25,12 @@ from crypto.receipts import (
     reporter_keypair,
 )
 from crypto.sealing import open_document, seal_document
+from portal import attachments, lifecycle
 from portal.db import Database
-from portal import lifecycle
 from portal.lifecycle import REOPENED_BY_REPORTER, State
-from portal.models import Case, CaseEvent, Message, ReferenceCounter
+from portal.models import Attachment, Case, CaseEvent, Message, ReferenceCounter
 from portal.taxonomy import IDENTIFIED_TYPES
+from portal.uploads import Upload
 from portal.workdays import today, vietnam_calendar
 
 REPORT_KIND = "report"
@@ -46,12 +48,21 @@ class Intake:
     pepper: bytes
 
 
-def file_report(db: Database, intake: Intake, report: dict[str, Any], identity: dict[str, Any] | None) -> str:
-    """Seal and store a report; returns the receipt, only once the row is durably committed."""
+def file_report(
+    db: Database,
+    intake: Intake,
+    report: dict[str, Any],
+    identity: dict[str, Any] | None,
+    files: Sequence[Upload] = (),
+    keep_original: bool = False,
+) -> str:
+    """Seal and store a report with its files; returns the receipt, only once everything is durably
+    committed. Raises attachments.CannotClean (and stores nothing) for a photo or PDF that is malformed."""
     receipt = generate_receipt()
     canonical = parse_receipt(receipt)
     salt = new_case_salt()
     reporter = reporter_keypair(canonical, salt)
+    prepared = attachments.prepare_all(files, keep_original, [intake.public_key, reporter.public])
     for_intake, for_reporter = seal_document(REPORT_KIND, report, [intake.public_key, reporter.public])
     sealed_identity = seal_document(IDENTITY_KIND, identity, [intake.public_key])[0] if identity else None
     received_on = today()
@@ -70,9 +81,15 @@ def file_report(db: Database, intake: Intake, report: dict[str, Any], identity: 
         sealed_report_for_reporter=for_reporter,
         sealed_identity=sealed_identity,
     )
-    with db.transaction() as session:
-        # A Core insert: the ORM's unit of work would cost more than the rest of the transaction.
-        session.execute(insert(Case).values(reference=allocate_reference(session, received_on.year), **row))
+    try:
+        with db.transaction() as session:
+            # A Core insert: the ORM's unit of work would cost more than the rest of the transaction.
+            case_id = session.execute(
+                insert(Case).values(reference=allocate_reference(session, received_on.year), **row).returning(Case.id)
+            ).scalar_one()
+            attachments.store(session, prepared, case_id=case_id, author=REPORTER, sent_on=received_on)
+    finally:
+        attachments.discard(prepared)
     return receipt
 
 
@@ -94,10 +111,19 @@ def allocate_reference(session: Session, year: int) -> str:
 
 
 @dataclass(frozen=True)
+class ReporterFile:
+    id: int
+    author: str
+    sent_on: date
+    info: attachments.FileInfo
+
+
+@dataclass(frozen=True)
 class ReporterMessage:
     author: str
     sent_on: date
     body: str
+    files: list[ReporterFile]
 
 
 @dataclass(frozen=True)
@@ -119,15 +145,34 @@ class ReporterCase:
     def report(self) -> dict[str, Any]:
         return open_document(self.case.sealed_report_for_reporter, self.key.private, REPORT_KIND)
 
-    def messages(self) -> list[ReporterMessage]:
+    def files_by_message(self, session: Session) -> dict[int | None, list[ReporterFile]]:
+        """Files named from the reporter's own sealed copies, by the message they came with (None: the report)."""
+        grouped: dict[int | None, list[ReporterFile]] = {}
+        query = select(Attachment).where(Attachment.case_id == self.case.id).order_by(Attachment.id)
+        for row in session.scalars(query):
+            info = attachments.open_info(row.sealed_for_reporter, self.key.private)
+            grouped.setdefault(row.message_id, []).append(ReporterFile(row.id, row.author, row.sent_on, info))
+        return grouped
+
+    def messages(self, files: dict[int | None, list[ReporterFile]]) -> list[ReporterMessage]:
         return [
             ReporterMessage(
                 message.author,
                 message.sent_on,
                 open_document(message.sealed_for_reporter, self.key.private, MESSAGE_KIND)["text"],
+                files.get(message.id, []),
             )
             for message in self.case.messages
         ]
+
+    def file(self, session: Session, attachment_id: int) -> tuple[Attachment, attachments.FileInfo] | None:
+        """One of this case's files with what the reporter's copy says of it; None for any other id."""
+        row = session.scalars(
+            select(Attachment).where(Attachment.id == attachment_id, Attachment.case_id == self.case.id)
+        ).one_or_none()
+        if row is None:
+            return None
+        return row, attachments.open_info(row.sealed_for_reporter, self.key.private)
 
 
 def find_by_receipt(session: Session, pepper: bytes, receipt_text: str) -> ReporterCase | None:
@@ -151,35 +196,52 @@ def clock_of(case: Case) -> lifecycle.Clock:
     return lifecycle.Clock(**{**values, "state": State(case.state)})
 
 
-def add_reporter_message(db: Database, intake: Intake, found: ReporterCase, text: str) -> None:
-    """Seal a reporter's message to the inspectors and to the reporter's own key, and store it.
+def add_reporter_message(
+    db: Database,
+    intake: Intake,
+    found: ReporterCase,
+    text: str,
+    files: Sequence[Upload] = (),
+    keep_original: bool = False,
+) -> None:
+    """Seal a reporter's message (and its files) to the inspectors and to the reporter's own key, and store it.
 
     New information sends a waiting or archived case back to triage, with the deadline the
     lifecycle gives it; the case row is locked so an inspector's act cannot interleave.
     """
-    for_intake, for_reporter = seal_document(
-        MESSAGE_KIND, {"text": text}, [intake.public_key, found.case.reporter_public_key]
-    )
+    recipients = [intake.public_key, found.case.reporter_public_key]
+    for_intake, for_reporter = seal_document(MESSAGE_KIND, {"text": text}, recipients)
+    prepared = attachments.prepare_all(files, keep_original, recipients)
     sent_on = today()
-    with db.transaction() as session:
-        session.execute(
-            insert(Message).values(
-                case_id=found.case.id,
-                author=REPORTER,
-                sent_on=sent_on,
-                sealed_for_intake=for_intake,
-                sealed_for_reporter=for_reporter,
-            )
-        )
-        case = session.scalars(select(Case).where(Case.id == found.case.id).with_for_update()).one()
-        waiting_in = case.state
-        if State(waiting_in) in REOPENED_BY_REPORTER:
-            clock = lifecycle.reopen_by_reporter(
-                clock_of(case), sent_on, vietnam_calendar(), identified=case.report_type in IDENTIFIED_TYPES
-            )
-            session.execute(update(Case).where(Case.id == case.id).values(**clock_values(clock)))
-            session.add(
-                CaseEvent(
-                    case_id=case.id, occurred_on=sent_on, kind="transition", from_state=waiting_in, to_state=clock.state
+    try:
+        with db.transaction() as session:
+            message_id = session.execute(
+                insert(Message)
+                .values(
+                    case_id=found.case.id,
+                    author=REPORTER,
+                    sent_on=sent_on,
+                    sealed_for_intake=for_intake,
+                    sealed_for_reporter=for_reporter,
                 )
+                .returning(Message.id)
+            ).scalar_one()
+            attachments.store(
+                session, prepared, case_id=found.case.id, message_id=message_id, author=REPORTER, sent_on=sent_on
             )
+            _reopen_if_waiting(session, found.case.id, sent_on)
+    finally:
+        attachments.discard(prepared)
+
+
+def _reopen_if_waiting(session: Session, case_id: int, sent_on: date) -> None:
+    case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).one()
+    waiting_in = case.state
+    if State(waiting_in) in REOPENED_BY_REPORTER:
+        clock = lifecycle.reopen_by_reporter(
+            clock_of(case), sent_on, vietnam_calendar(), identified=case.report_type in IDENTIFIED_TYPES
+        )
+        session.execute(update(Case).where(Case.id == case.id).values(**clock_values(clock)))
+        session.add(
+            CaseEvent(case_id=case.id, occurred_on=sent_on, kind="transition", from_state=waiting_in, to_state=clock.state)
+        )

@@ -6,10 +6,15 @@ import re
 import unicodedata
 from typing import Any
 
+from flask import current_app
 from flask_babel import get_translations, lazy_gettext as _l, lazy_ngettext
 from flask_wtf import FlaskForm
-from wtforms import SelectMultipleField, StringField, TextAreaField, ValidationError
+from wtforms import BooleanField, MultipleFileField, SelectMultipleField, StringField, TextAreaField, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal.attachments import CannotClean
+from portal.settings import MIB
+from portal.uploads import Limits, Upload, uploads_in
 
 # Control characters (NUL included) have no place in a report; line breaks and tabs do in text blocks.
 # U+FFFD is what undecodable bytes become: a browser never sends them, so the input is malformed.
@@ -73,3 +78,59 @@ class MultiCheckboxField(SelectMultipleField):
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+
+_FILE_TOO_LARGE = _l("“%(name)s” is larger than %(limit)d MB, the limit for one file, so it was not sent.")
+_SUBMISSION_TOO_LARGE = _l(
+    "“%(name)s” was not sent: together, the files are larger than %(limit)d MB, the limit for one sending. "
+    "Send the rest with a message after this one."
+)
+
+
+_CANNOT_CLEAN = _l(
+    "“%(name)s” looks like a photo or a PDF but is damaged, so its hidden information could not be removed. "
+    "Send another copy, or tick the box to send your files exactly as they are."
+)
+
+
+def cannot_clean_message(error: CannotClean) -> str:
+    return str(_CANNOT_CLEAN % {"name": error.name})
+
+
+class EvidenceField(MultipleFileField):
+    """Several files of any type; a file past a limit is named in an error, never silently dropped."""
+
+    @property
+    def uploads(self) -> list[Upload]:
+        return uploads_in(self.name, self.data or [])
+
+    def pre_validate(self, form: Any) -> None:
+        limits = Limits.of(current_app)
+        for upload in self.uploads:
+            if upload.spool.over_limit == "file":
+                self.errors.append(_FILE_TOO_LARGE % {"name": upload.name, "limit": limits.file_bytes // MIB})
+            elif upload.spool.over_limit == "submission":
+                self.errors.append(
+                    _SUBMISSION_TOO_LARGE % {"name": upload.name, "limit": limits.submission_bytes // MIB}
+                )
+
+
+class WithEvidence:
+    """The file field and the "keep the original" choice, for every form that can carry files."""
+
+    files = EvidenceField(
+        _l("Files (optional)"),
+        description=_l(
+            "Photos, documents, recordings: any type, up to %(file)d MB each and %(total)d MB in all. They are "
+            "encrypted as they arrive."
+        ),
+    )
+    keep_original = BooleanField(
+        _l("Send my files exactly as they are, with their hidden information"),
+        description=_l(
+            "Photos (JPEG, PNG) and PDF files often hide who made them: the place a photo was taken, the phone or "
+            "camera, the author's name. We remove this before your files are stored, without changing the picture "
+            "or the document. Tick this box only if that information is itself evidence. Other files (Word, Excel, "
+            "videos, recordings) are not cleaned: check them yourself before sending."
+        ),
+    )

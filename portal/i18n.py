@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, request, url_for
-from flask_babel import Babel, format_date, format_datetime
+from flask_babel import Babel, format_date, format_datetime, format_decimal
 
 from portal.workdays import VIETNAM_TZ
 
@@ -80,11 +80,20 @@ def date_time(moment: datetime) -> str:
     return format_datetime(moment.replace(tzinfo=UTC).astimezone(VIETNAM_TZ), "dd/MM/yyyy HH:mm", rebase=False)
 
 
+def file_size(size: int) -> str:
+    """A size as people read it, in the page's number format: "850 KB", "1,5 MB" in Vietnamese."""
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= scale:
+            return f"{format_decimal(size / scale, '#,##0.#')} {unit}"
+    return f"{size} B"
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=current_language, default_locale=DEFAULT_LANGUAGE)
     app.jinja_env.filters["long_date"] = long_date
     app.jinja_env.filters["short_date"] = short_date
     app.jinja_env.filters["date_time"] = date_time
+    app.jinja_env.filters["file_size"] = file_size
     app.jinja_env.globals.update(
         current_language=current_language,
         home_url=home_url,

@@ -113,6 +113,37 @@ class Message(Base):
     case: Mapped[Case] = relationship(back_populates="messages")
 
 
+class Attachment(Base):
+    """An evidence file. Its content is secretstream ciphertext in `attachment_chunks`; its file key,
+    name, type and size exist only inside the two sealed copies, so the table says nothing of what
+    was sent beyond a size rounded to whole chunks."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    # The message it came with; None for files sent with the report itself.
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(16))
+    inspector_id: Mapped[int | None] = mapped_column(ForeignKey("inspectors.id"))
+    sent_on: Mapped[date]
+    # secretstream's header: public, but needed with the key to open the first chunk.
+    stream_header: Mapped[bytes]
+    chunk_count: Mapped[int]
+    sealed_for_intake: Mapped[bytes]
+    sealed_for_reporter: Mapped[bytes]
+
+
+class AttachmentChunk(Base):
+    """One ciphertext chunk of a file; read back in `seq` order a batch at a time, never whole."""
+
+    __tablename__ = "attachment_chunks"
+
+    attachment_id: Mapped[int] = mapped_column(ForeignKey("attachments.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    data: Mapped[bytes]
+
+
 class CaseNote(Base):
     """An internal note, sealed to the intake key: never shown to the reporter."""
 

@@ -16,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from portal import taxonomy
-from portal.forms import MultiCheckboxField, PortalForm, TextBlock, TextLine
+from portal.forms import MultiCheckboxField, PortalForm, TextBlock, TextLine, WithEvidence
 
 REPORT_SCHEMA = "report/1"
 _TOO_LONG = _l("This text is too long: at most %(max)d characters.")
@@ -31,7 +31,7 @@ def _blank(prompt: Any) -> taxonomy.Choices:
     return [SelectChoice("", prompt)]
 
 
-class ReportForm(PortalForm):
+class ReportForm(WithEvidence, PortalForm):
     # 1. Kind of report
     report_type = RadioField(
         _l("What kind of report is this?"),

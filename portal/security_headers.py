@@ -39,6 +39,9 @@ HEADERS = {
     "Cross-Origin-Embedder-Policy": "require-corp",
 }
 
+# An evidence file is never a page: if a browser rendered one anyway, it would run sandboxed, with nothing.
+DOWNLOAD_POLICY = "default-src 'none'; sandbox; frame-ancestors 'none'"
+
 # Pages may show a receipt, a report or messages: no browser or proxy cache may keep any of them.
 NO_STORE = "no-store, max-age=0"
 
@@ -46,6 +49,8 @@ NO_STORE = "no-store, max-age=0"
 def apply(response: Response) -> Response:
     for name, value in HEADERS.items():
         response.headers[name] = value
+    if response.headers.get("Content-Disposition", "").startswith("attachment"):
+        response.headers["Content-Security-Policy"] = DOWNLOAD_POLICY
     if request.endpoint != "static":
         response.headers["Cache-Control"] = NO_STORE
         response.headers["Pragma"] = "no-cache"

@@ -21,6 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 DEFAULT_ORG_NAME = "Thanh tra thành phố Hà Nội"
 MIN_SECRET_LENGTH = 32
+MIB = 1024 * 1024
 ENVIRONMENTS = ("production", "development", "testing")
 # Argon2id cost of wrapping private keys; the cheap one exists only to keep the test suite fast.
 KDF_COSTS = {"moderate": wrapping.MODERATE, "interactive": wrapping.INTERACTIVE, "testing": wrapping.TESTING}
@@ -81,8 +82,11 @@ def load_settings(kind: AppKind, env: Mapping[str, str] | None = None) -> dict[s
         # A long report can take a frightened person a long while to write.
         "WTF_CSRF_TIME_LIMIT": 6 * 3600,
         "WTF_CSRF_SSL_STRICT": True,
-        # Text-only forms for now; the attachments issue raises this with streaming uploads.
-        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        # Any request without files; views that take evidence files allow the upload limits instead
+        # (portal/uploads.py), which the proxy's and gunicorn's body limits must match (README).
+        "MAX_CONTENT_LENGTH": 2 * MIB,
+        "ATTACHMENT_FILE_BYTES": _positive_int(env, "ATTACHMENT_FILE_MB", 50) * MIB,
+        "ATTACHMENT_SUBMISSION_BYTES": _positive_int(env, "ATTACHMENT_SUBMISSION_MB", 200) * MIB,
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
         "MAX_FORM_PARTS": 200,
         "RATELIMIT_ENABLED": _flag(env.get("RATELIMIT_ENABLED"), default=True),

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, render_template, request
+from flask import Response, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 
 from crypto.errors import ReceiptFormatError
 from portal import cases, reports
-from portal.citizen.forms import LookupForm, MessageForm
+from portal.attachments import CannotClean
+from portal.citizen.forms import LookupForm, MessageForm, ReceiptForm
 from portal.db import get_db, request_session
+from portal.downloads import file_response
 from portal.errors import CSRF_MESSAGE, render_error
+from portal.forms import cannot_clean_message
 from portal.i18n import language_blueprint
 from portal.lifecycle import REPORTER_LABELS
 from portal.ratelimit import RouteLimits, lookup_limit, submit_limit
+from portal.uploads import accepts_files
 
 bp = language_blueprint("citizen", __name__)
 
@@ -33,6 +37,7 @@ RATE_LIMITS: RouteLimits = {
     "citizen.report": (submit_limit, ["POST"]),
     "citizen.status": (lookup_limit, ["POST"]),
     "citizen.message": (lookup_limit, None),
+    "citizen.download": (lookup_limit, None),
 }
 
 
@@ -46,12 +51,19 @@ def index() -> str:
 
 
 @bp.route("/report", methods=["GET", "POST"])
+@accepts_files
 def report() -> tuple[str, int]:
     form = reports.ReportForm()
     if not form.validate_on_submit():
         return _report_page(form, notice=None)
     identity = form.identity_document()
-    receipt = cases.file_report(get_db(), _intake(), form.report_document(), identity)
+    try:
+        receipt = cases.file_report(
+            get_db(), _intake(), form.report_document(), identity, form.files.uploads, form.keep_original.data
+        )
+    except CannotClean as error:
+        form.files.errors.append(cannot_clean_message(error))
+        return _report_page(form, notice=None)
     page = render_template(
         "citizen/receipt.html",
         receipt=receipt,
@@ -79,6 +91,7 @@ def status() -> tuple[str, int]:
 
 
 @bp.post("/status/message")
+@accepts_files
 def message() -> tuple[str, int]:
     form = MessageForm()
     found, error, code = _find(form.receipt.data or "")
@@ -88,9 +101,28 @@ def message() -> tuple[str, int]:
         return _lookup_page(lookup, code)
     if not form.validate_on_submit():
         return _status_page(found, form, status=400)
-    cases.add_reporter_message(get_db(), _intake(), found, form.text.data)
+    try:
+        cases.add_reporter_message(get_db(), _intake(), found, form.text.data, form.files.uploads, form.keep_original.data)
+    except CannotClean as error:
+        form.files.errors.append(cannot_clean_message(error))
+        return _status_page(found, form, status=400)
     request_session().rollback()  # end the read snapshot: the case reloads with the new message
     return _status_page(found, MessageForm(formdata=None, receipt=found.receipt), sent=True)
+
+
+@bp.post("/status/files/<int:file_id>")
+def download(file_id: int) -> Response | tuple[str, int]:
+    """A file of the reporter's case, found with the receipt sent in the form (never in the address)."""
+    form = ReceiptForm()
+    found, error, code = _find(form.receipt.data or "")
+    if found is None or not form.validate_on_submit():
+        lookup = LookupForm(formdata=None)
+        lookup.receipt.errors = [error or str(CHECK_THE_CODE)]
+        return _lookup_page(lookup, code if found is None else 400)
+    file = found.file(request_session(), file_id)
+    if file is None:
+        return render_error(404)
+    return file_response(get_db(), *file)
 
 
 def _find(receipt_text: str) -> tuple[cases.ReporterCase | None, str, int]:
@@ -111,14 +143,17 @@ def _lookup_page(form: LookupForm, status: int) -> tuple[str, int]:
 def _status_page(
     found: cases.ReporterCase, form: MessageForm, status: int = 200, sent: bool = False
 ) -> tuple[str, int]:
+    files = found.files_by_message(request_session())
     return (
         render_template(
             "citizen/status.html",
             case=found.case,
             state_label=REPORTER_LABELS[found.state],
             report_rows=reports.describe(found.report()),
-            messages=found.messages(),
+            report_files=files.get(None, []),
+            messages=found.messages(files),
             form=form,
+            receipt_form=ReceiptForm(formdata=None, receipt=found.receipt),
             sent=sent,
         ),
         status,

@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField
 from wtforms.validators import DataRequired, InputRequired, Length
 
-from portal.forms import PortalForm, TextBlock, TextLine
+from portal.forms import PortalForm, TextBlock, TextLine, WithEvidence
 
 RECEIPT_INPUT = {"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
 
@@ -23,9 +23,12 @@ class LookupForm(PortalForm):
     )
 
 
-class MessageForm(PortalForm):
+class ReceiptForm(PortalForm):
     # Carried in the page (never a cookie) so the reporter need not retype it; pages are no-store.
     receipt = HiddenField(validators=[InputRequired(), Length(max=64)])
+
+
+class MessageForm(WithEvidence, ReceiptForm):
     text = TextBlock(
         _l("Your message or additional information"),
         validators=[
