@@ -15,7 +15,9 @@ workers = int(os.environ.get("CITIZEN_WORKERS", multiprocessing.cpu_count() * 2)
 worker_class = os.environ.get("CITIZEN_WORKER_CLASS", "sync")
 threads = int(os.environ.get("CITIZEN_THREADS", "1"))
 keepalive = 5
-timeout = 30
+# A sync worker is busy for a whole upload: evidence files of tens of MB over Tor take minutes, so the
+# hung-worker timeout must be longer than the slowest upload the limits allow (README "Evidence files").
+timeout = int(os.environ.get("CITIZEN_TIMEOUT", "300"))
 graceful_timeout = 20
 # Recycle workers now and then so no long-lived process accumulates memory.
 max_requests = 5000

@@ -13,7 +13,8 @@ bind = os.environ.get("REVIEWER_BIND", "127.0.0.1:8081")
 workers = int(os.environ.get("REVIEWER_WORKERS", multiprocessing.cpu_count() * 2))
 worker_class = "sync"
 keepalive = 5
-timeout = 60
+# Inspectors send files to reporters and download evidence: a sync worker is busy for a whole transfer.
+timeout = int(os.environ.get("REVIEWER_TIMEOUT", "300"))
 graceful_timeout = 20
 max_requests = 2000
 max_requests_jitter = 1000
