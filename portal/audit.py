@@ -61,6 +61,7 @@ class Action(StrEnum):
     # Reading sealed content: opening a case decrypts its report
     CASE_VIEWED = auto()
     FILE_DECRYPTED = auto()
+    CASE_EXPORTED = auto()
     IDENTITY_REVEALED = auto()
     # Handling a case
     TRANSITION = auto()

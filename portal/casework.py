@@ -10,6 +10,7 @@ case row and checks the state the person saw, so two inspectors never act on a s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -19,13 +20,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from crypto.keys import KeyPair
 from crypto.sealing import open_document, seal_document
-from portal import audit, lifecycle
+from portal import attachments, audit, lifecycle
 from portal.accounts import Role
 from portal.cases import IDENTITY_KIND, INSPECTOR, MESSAGE_KIND, REPORT_KIND, clock_of, clock_values
 from portal.db import Database
 from portal.lifecycle import Extension, State
-from portal.models import Case, CaseCategory, CaseEvent, CaseNote, Inspector, IntakeKey, Message
+from portal.models import Attachment, Case, CaseCategory, CaseEvent, CaseNote, Inspector, IntakeKey, Message
 from portal.taxonomy import IDENTIFIED_TYPES
+from portal.uploads import Upload
 from portal.workdays import WorkCalendar
 
 NOTE_KIND = "note"
@@ -69,6 +71,14 @@ class Context:
 
 
 @dataclass(frozen=True)
+class EvidenceFile:
+    id: int
+    sender: str | None  # an inspector's display name; None for the reporter
+    sent_on: date
+    info: attachments.FileInfo
+
+
+@dataclass(frozen=True)
 class TimelineEntry:
     on: date
     kind: str  # "transition", "assignment", "classification", "reveal", "message", "note"
@@ -77,16 +87,23 @@ class TimelineEntry:
     to_state: str | None = None
     text: str | None = None
     detail: dict[str, Any] | None = None
+    files: tuple[EvidenceFile, ...] = ()
 
 
 @dataclass(frozen=True)
 class CaseFile:
-    """A case opened with the intake keys: the report, the thread, the notes and the timeline."""
+    """A case opened with the intake keys: the report and its files, the thread, the notes and the timeline."""
 
     case: Case
     report: dict[str, Any]
+    report_files: list[EvidenceFile]
     timeline: list[TimelineEntry]
     identity: dict[str, Any] | None
+
+    @property
+    def all_files(self) -> list[EvidenceFile]:
+        """The report's files, then each message's, in the order they arrived."""
+        return [*self.report_files, *(file for entry in self.timeline for file in entry.files)]
 
 
 def may_see(actor: Actor, case: Case) -> bool:
@@ -104,17 +121,31 @@ def may_see_identity(actor: Actor, case: Case) -> bool:
 
 def open_case(ctx: Context, session: Session, case_id: int, keyring: dict[str, KeyPair]) -> CaseFile:
     """Decrypt a case for an inspector allowed to see it; the view is written to the audit trail."""
+    opened = read_case(ctx, session, case_id, keyring)
+    with ctx.db.transaction() as write:
+        _audit(ctx, write, audit.Action.CASE_VIEWED, case_id, {"identity_shown": opened.identity is not None})
+    return opened
+
+
+def read_case(ctx: Context, session: Session, case_id: int, keyring: dict[str, KeyPair]) -> CaseFile:
+    """The decrypted case, without an audit event: every caller records its own reason for reading it."""
     case = session.scalars(select(Case).where(Case.id == case_id).options(selectinload(Case.messages))).one_or_none()
     if case is None or not may_see(ctx.actor, case):
         raise NotAllowed
     private = _private_key(keyring, case)
     names = {row.id: row.display_name for row in session.execute(select(Inspector.id, Inspector.display_name))}
+    files: dict[int | None, list[EvidenceFile]] = {}
+    for row in session.scalars(select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id)):
+        sender = names.get(row.inspector_id) if row.author == INSPECTOR else None
+        evidence = EvidenceFile(row.id, sender, row.sent_on, attachments.open_info(row.sealed_for_intake, private))
+        files.setdefault(row.message_id, []).append(evidence)
     timeline = [
         TimelineEntry(
             message.sent_on,
             "message",
             names.get(message.inspector_id) if message.author == INSPECTOR else None,
             text=open_document(message.sealed_for_intake, private, MESSAGE_KIND)["text"],
+            files=tuple(files.get(message.id, ())),
         )
         for message in case.messages
     ]
@@ -139,9 +170,32 @@ def open_case(ctx: Context, session: Session, case_id: int, keyring: dict[str, K
     if case.sealed_identity is not None and may_see_identity(ctx.actor, case):
         identity = open_document(case.sealed_identity, private, IDENTITY_KIND)
     report = open_document(case.sealed_report, private, REPORT_KIND)
+    return CaseFile(case, report, files.get(None, []), timeline, identity)
+
+
+def open_for_export(ctx: Context, session: Session, case_id: int, keyring: dict[str, KeyPair]) -> CaseFile:
+    """A lead's handover export: the whole case, the identity only if already revealed; audited first."""
+    if not ctx.actor.is_lead:
+        raise NotAllowed
+    opened = read_case(ctx, session, case_id, keyring)
     with ctx.db.transaction() as write:
-        _audit(ctx, write, audit.Action.CASE_VIEWED, case.id, {"identity_shown": identity is not None})
-    return CaseFile(case, report, timeline, identity)
+        detail = {"files": len(opened.all_files), "identity_included": opened.identity is not None}
+        _audit(ctx, write, audit.Action.CASE_EXPORTED, case_id, detail)
+    return opened
+
+
+def open_file(
+    ctx: Context, session: Session, case_id: int, file_id: int, keyring: dict[str, KeyPair]
+) -> tuple[Attachment, attachments.FileInfo]:
+    """A file of a case the actor may see, ready to stream; the decryption is audited before a byte goes out."""
+    case = session.get(Case, case_id)
+    row = session.get(Attachment, file_id)
+    if case is None or row is None or row.case_id != case.id or not may_see(ctx.actor, case):
+        raise NotAllowed
+    info = attachments.open_info(row.sealed_for_intake, _private_key(keyring, case))
+    with ctx.db.transaction() as write:
+        _audit(ctx, write, audit.Action.FILE_DECRYPTED, case.id, {"file_id": row.id, "size": info.size})
+    return row, info
 
 
 @dataclass(frozen=True)
@@ -253,11 +307,37 @@ def transition(ctx: Context, case_id: int, move: Move, expected_state: str) -> N
         _audit(ctx, session, audit.Action.TRANSITION, case.id, {"from": source, "to": str(move.target)})
 
 
-def send_message(ctx: Context, case_id: int, text: str, expected_state: str) -> None:
-    with ctx.db.transaction() as session:
-        case = _case_for_change(ctx, session, case_id, expected_state)
-        _add_message(ctx, session, case, _public_key(session, case), text)
-        _audit(ctx, session, audit.Action.MESSAGE_SENT, case.id, None)
+def send_message(
+    ctx: Context,
+    case_id: int,
+    text: str,
+    expected_state: str,
+    files: Sequence[Upload] = (),
+    keep_original: bool = False,
+) -> None:
+    """A message (with files) to the reporter. Files are cleaned and sealed before the case is locked."""
+    with ctx.db.session() as read:
+        case = read.get(Case, case_id)
+        if case is None or not may_see(ctx.actor, case):
+            raise NotAllowed
+        recipients = [_public_key(read, case), case.reporter_public_key]
+    prepared = attachments.prepare_all(files, keep_original, recipients)
+    try:
+        with ctx.db.transaction() as session:
+            case = _case_for_change(ctx, session, case_id, expected_state)
+            message_id = _add_message(ctx, session, case, recipients[0], text)
+            attachments.store(
+                session,
+                prepared,
+                case_id=case.id,
+                message_id=message_id,
+                author=INSPECTOR,
+                inspector_id=ctx.actor.id,
+                sent_on=ctx.today,
+            )
+            _audit(ctx, session, audit.Action.MESSAGE_SENT, case.id, {"files": len(prepared)} if prepared else None)
+    finally:
+        attachments.discard(prepared)
 
 
 def add_note(ctx: Context, case_id: int, text: str, expected_state: str) -> None:
@@ -297,18 +377,19 @@ def _case_for_change(ctx: Context, session: Session, case_id: int, expected_stat
     return case
 
 
-def _add_message(ctx: Context, session: Session, case: Case, public_key: bytes, text: str) -> None:
+def _add_message(ctx: Context, session: Session, case: Case, public_key: bytes, text: str) -> int:
     for_intake, for_reporter = seal_document(MESSAGE_KIND, {"text": text}, [public_key, case.reporter_public_key])
-    session.add(
-        Message(
-            case_id=case.id,
-            author=INSPECTOR,
-            inspector_id=ctx.actor.id,
-            sent_on=ctx.today,
-            sealed_for_intake=for_intake,
-            sealed_for_reporter=for_reporter,
-        )
+    message = Message(
+        case_id=case.id,
+        author=INSPECTOR,
+        inspector_id=ctx.actor.id,
+        sent_on=ctx.today,
+        sealed_for_intake=for_intake,
+        sealed_for_reporter=for_reporter,
     )
+    session.add(message)
+    session.flush()
+    return message.id
 
 
 def _public_key(session: Session, case: Case) -> bytes:

@@ -32,6 +32,7 @@ ACTION_LABELS = {
     audit.Action.ACCOUNT_UNLOCKED: _l("Account unlocked"),
     audit.Action.CASE_VIEWED: _l("Case opened"),
     audit.Action.FILE_DECRYPTED: _l("File decrypted"),
+    audit.Action.CASE_EXPORTED: _l("Case exported for handover"),
     audit.Action.IDENTITY_REVEALED: _l("Identity revealed"),
     audit.Action.TRANSITION: _l("Step taken"),
     audit.Action.ASSIGNMENT: _l("Assignment changed"),

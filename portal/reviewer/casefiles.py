@@ -10,11 +10,14 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_babel import lazy_gettext as _l
 from wtforms.fields.choices import SelectChoice
 
-from portal import accounts, casework, lifecycle, reports, statistics, taxonomy, triage
+from portal import accounts, casework, handover, lifecycle, reports, statistics, taxonomy, triage
 from portal.accounts import Role
 from portal.cases import clock_of
 from portal.casework import CaseChanged, Classification, Move, NotAllowed, UnknownReference
-from portal.db import request_session
+from portal.attachments import CannotClean
+from portal.db import get_db, request_session
+from portal.downloads import content_disposition, file_response
+from portal.forms import cannot_clean_message
 from portal.lifecycle import DEADLINE_LABELS, REPORTER_LABELS, STEP_LABELS, Extension, State, TransitionError
 from portal.models import Case
 from portal.reviewer import bp
@@ -27,6 +30,7 @@ from portal.reviewer.forms import (
     RevealForm,
     TransitionForm,
 )
+from portal.uploads import accepts_files
 from portal.workdays import today
 
 CASE_ROLES = (Role.LEAD, Role.INSPECTOR)
@@ -141,14 +145,63 @@ def transition(case_id: int, target: str) -> Response | tuple[str, int]:
 
 @bp.post("/cases/<int:case_id>/message")
 @allow(*CASE_ROLES)
+@accepts_files
 def message(case_id: int) -> Response | tuple[str, int]:
     form = MessageForm()
-    return _act(
-        case_id,
-        "message",
-        form,
-        lambda: casework.send_message(context(), case_id, form.text.data, form.expected_state.data),
+
+    def act() -> None:
+        try:
+            casework.send_message(
+                context(),
+                case_id,
+                form.text.data,
+                form.expected_state.data,
+                form.files.uploads,
+                form.keep_original.data,
+            )
+        except CannotClean as error:
+            form.files.errors.append(cannot_clean_message(error))
+            raise
+
+    return _act(case_id, "message", form, act)
+
+
+@bp.post("/cases/<int:case_id>/files/<int:file_id>")
+@allow(*CASE_ROLES)
+def download(case_id: int, file_id: int) -> Response:
+    """An evidence file, decrypted as it is sent; audited before the first byte."""
+    try:
+        row, info = casework.open_file(context(), request_session(), case_id, file_id, current_login().keyring)
+    except NotAllowed:
+        abort(404)
+    return file_response(get_db(), row, info)
+
+
+@bp.post("/cases/<int:case_id>/export")
+@allow(Role.LEAD)
+def export(case_id: int) -> Response:
+    try:
+        opened, archive = handover.export_case(
+            context(), request_session(), case_id, current_login().keyring, _handover_texts
+        )
+    except NotAllowed:
+        abort(404)
+    response = Response(archive, mimetype="application/zip", direct_passthrough=True)
+    response.headers["Content-Disposition"] = content_disposition(f"{opened.case.reference}.zip")
+    return response
+
+
+def _handover_texts(opened: casework.CaseFile) -> list[tuple[str, str]]:
+    """The readable part of a handover archive, in the lead's language."""
+    text = render_template(
+        "reviewer/handover.txt",
+        opened=opened,
+        case=opened.case,
+        report_rows=reports.describe(opened.report),
+        exported_on=today(),
+        **_vocabularies(),
     )
+    return [(f"{opened.case.reference}.txt", text)]
 
 
 @bp.post("/cases/<int:case_id>/note")
@@ -209,7 +262,7 @@ def _act(
             return redirect(url_for("reviewer.case", case_id=case_id))
         except NotAllowed:
             abort(403)
-        except UnknownReference:
+        except (UnknownReference, CannotClean):
             pass  # the field says why
         except TransitionError:
             if not any(field.errors for field in form):

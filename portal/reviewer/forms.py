@@ -10,7 +10,7 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Opt
 
 from portal import taxonomy
 from portal.accounts import MAX_PASSWORD_LENGTH, ROLE_LABELS, USERNAME
-from portal.forms import MultiCheckboxField, PortalForm, TextBlock, TextLine
+from portal.forms import MultiCheckboxField, PortalForm, TextBlock, TextLine, WithEvidence
 from portal.lifecycle import Extension
 
 _TOO_LONG = _l("This text is too long: at most %(max)d characters.")
@@ -104,7 +104,7 @@ class TransitionForm(CaseForm):
     )
 
 
-class MessageForm(CaseForm):
+class MessageForm(WithEvidence, CaseForm):
     text = TextBlock(
         _l("Message to the reporter"),
         description=_l("The reporter reads it on their status page with the receipt. Never write names of inspectors."),
