@@ -13,8 +13,8 @@ from wtforms.fields.choices import SelectChoice
 from portal import accounts, casework, handover, lifecycle, reports, statistics, taxonomy, triage
 from portal.accounts import Role
 from portal.cases import clock_of
-from portal.casework import CaseChanged, Classification, Move, NotAllowed, UnknownReference
 from portal.attachments import CannotClean
+from portal.casework import CaseChanged, Classification, Move, NotAllowed, UnknownReference
 from portal.db import get_db, request_session
 from portal.downloads import content_disposition, file_response
 from portal.forms import cannot_clean_message
