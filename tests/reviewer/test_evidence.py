@@ -154,3 +154,21 @@ def test_a_lead_exports_the_case_as_a_zip_without_an_unrevealed_identity(
     text = archive.read(f"{reference}.txt").decode()
     assert "Cán bộ thu tiền" in text and "Nguyễn Văn Bí Mật" not in text
     assert audit_actions(reviewer_app)[-1] == "case_exported"
+
+
+def test_once_revealed_the_identity_is_in_the_export(reviewer_app: Flask, client: FlaskClient, staff: dict) -> None:
+    fields = {"report_type": "TO_CAO", "full_name": "Nguyễn Văn Bí Mật", "contact": "0900000000", "truthful": "y"}
+    receipt_of(send_report(client, [], **fields))
+    lead = FlaskClient(reviewer_app, reviewer_app.response_class)
+    log_in(lead, staff["lead"])
+    page = lead.get("/vi/cases/1").get_data(as_text=True)
+    data = {
+        "csrf_token": csrf(lead, "/vi/cases/1"),
+        "expected_state": expected_state(page),
+        "reason": "Cần xác minh nhân thân người tố cáo.",
+    }
+    assert lead.post("/vi/cases/1/reveal", data=data).status_code == 302
+    response = lead.post("/vi/cases/1/export", data={"csrf_token": csrf(lead, "/vi/cases/1")})
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    assert archive.namelist() == [f"{case_row(reviewer_app).reference}.txt"]
+    assert "Nguyễn Văn Bí Mật" in archive.read(archive.namelist()[0]).decode()
