@@ -172,3 +172,18 @@ def test_once_revealed_the_identity_is_in_the_export(reviewer_app: Flask, client
     archive = zipfile.ZipFile(io.BytesIO(response.data))
     assert archive.namelist() == [f"{case_row(reviewer_app).reference}.txt"]
     assert "Nguyễn Văn Bí Mật" in archive.read(archive.namelist()[0]).decode()
+
+
+def test_an_inspectors_file_over_the_limit_is_named_and_the_message_kept(
+    reviewer: FlaskClient, reviewer_app: Flask, staff: dict, case_with_file: str
+) -> None:
+    reviewer_app.config["ATTACHMENT_FILE_BYTES"] = 1024 * 1024
+    log_in(reviewer, staff["inspector"])
+    page = reviewer.get("/vi/cases/1").get_data(as_text=True)
+    text = "Xin gửi ông/bà biên bản làm việc."
+    data = {"csrf_token": csrf(reviewer, "/vi/cases/1"), "expected_state": expected_state(page), "text": text}
+    response = post_multipart(reviewer, "/vi/cases/1/message", data, [(os.urandom(1_200_000), "biên bản.pdf")])
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "“biên bản.pdf” lớn hơn 1 MB" in page and text in page
+    assert "message_sent" not in audit_actions(reviewer_app)
