@@ -102,6 +102,32 @@ def decrypt_stream(key: bytes, header: bytes, ciphertext: Iterable[bytes]) -> It
         raise DecryptionError("the file was cut short")
 
 
+# Random-access blocks, for temporary spools a parser must read out of order (a PDF's cross-reference
+# table sits at its end). The key is fresh for every spool, so the block number is a unique nonce.
+BLOCK_OVERHEAD_BYTES = bindings.crypto_aead_xchacha20poly1305_ietf_ABYTES
+_NONCE_BYTES = bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+
+
+def seal_block(key: bytes, index: int, plaintext: bytes) -> bytes:
+    _require_key(key)
+    return bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, None, _block_nonce(index), key)
+
+
+def open_block(key: bytes, index: int, ciphertext: bytes) -> bytes:
+    """A block's plaintext; DecryptionError if it was altered or is not block `index` of this key."""
+    _require_key(key)
+    try:
+        return bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, None, _block_nonce(index), key)
+    except nacl.exceptions.CryptoError:
+        raise DecryptionError("a block was altered or moved") from None
+
+
+def _block_nonce(index: int) -> bytes:
+    if index < 0:
+        raise ValueError("block numbers start at 0")
+    return index.to_bytes(_NONCE_BYTES, "big")
+
+
 def _require_key(key: bytes) -> None:
     if len(key) != KEY_BYTES:
         raise ValueError(f"a file key must be {KEY_BYTES} bytes, got {len(key)}")

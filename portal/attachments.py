@@ -135,7 +135,8 @@ def _cleaned_copy(original: EncryptedSpool, kind: scrubbing.Kind) -> EncryptedSp
     copy = EncryptedSpool()
     for piece in decrypt_stream(original.key, original.header, original.chunks()):
         copy.write(scrubber.feed(piece))
-    copy.write(scrubber.close())
+    for piece in scrubber.close():
+        copy.write(piece)
     copy.finish()
     return copy
 

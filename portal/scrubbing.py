@@ -8,7 +8,8 @@ JPEG and PNG are cleaned as a stream, fed in pieces of any size: only one marker
 time, and the image data itself flows through byte for byte. The JPEG is never re-encoded, so the image the reviewer
 sees is exactly the evidence that was sent. The pixels themselves (sensor noise, a camera model's quantisation
 tables) are not metadata and are kept. A PDF needs random access (its cross-reference table is at the end), so it is
-held in memory, bounded by the per-file size limit, and rewritten in full when the upload ends.
+spooled to an encrypted, seekable temporary file (`portal.block_spool`) and rewritten in full when the upload ends,
+into a second one: memory stays bounded by the PDF's object table, not its size.
 
 Not cleaned (`kind_of` returns None): office documents (DOCX, XLSX, ODT…), video and audio, HEIC/HEIF, TIFF, WebP,
 GIF, archives, and any PDF that does not start with the `%PDF-` header.
@@ -19,11 +20,13 @@ from __future__ import annotations
 import abc
 import enum
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 import pikepdf
 from pikepdf import Name
+
+from portal.block_spool import BlockSpool
 
 
 class ScrubError(Exception):
@@ -53,7 +56,7 @@ class Scrubber(Protocol):
     def feed(self, data: bytes) -> bytes:
         """Take the next piece of the upload; return the cleaned bytes ready so far (may be empty)."""
 
-    def close(self) -> bytes:
+    def close(self) -> Iterable[bytes]:
         """Return the rest of the cleaned file; raise ScrubError if the file ended mid-structure."""
 
 
@@ -171,13 +174,13 @@ class JpegScrubber(_PushParser):
             self._state, self._scanned = _Jpeg.ENTROPY, True
         return pos + 2 + length
 
-    def close(self) -> bytes:
+    def close(self) -> Iterable[bytes]:
         # A missing EOI is accepted once a scan has started, provided no segment is cut: many decoders show such a
         # truncated image, and what was received is still evidence. At most a lone 0xFF, a marker that never came,
         # may be left; it is dropped.
         if self._state is not _Jpeg.DONE and not (self._scanned and len(self._pending) <= 1):
             raise ScrubError("JPEG ends inside a segment or before any image data")
-        return b""
+        return ()
 
 
 _PNG_KEPT = frozenset(
@@ -238,27 +241,35 @@ class PngScrubber(_PushParser):
                     return pos
                 self._state = _Png.DONE if self._type == b"IEND" else _Png.HEADER
 
-    def close(self) -> bytes:
+    def close(self) -> Iterable[bytes]:
         if self._state is not _Png.DONE:
             raise ScrubError("PNG ends before IEND")
-        return b""
+        return ()
 
 
 class PdfScrubber:
-    """Holds the whole PDF, then removes document info, XMP and application data and rewrites the file in full."""
+    """Spools the PDF (encrypted, random access), then removes document info, XMP and application data and
+    rewrites the file in full into a second encrypted spool, which `close()` hands back piece by piece."""
 
     def __init__(self) -> None:
-        self._data = bytearray()
+        self._source = BlockSpool()
 
     def feed(self, data: bytes) -> bytes:
-        self._data += data
+        self._source.write(data)
         return b""
 
-    def close(self) -> bytes:
-        source, self._data = io.BytesIO(self._data), bytearray()
-        out = io.BytesIO()
+    def close(self) -> Iterator[bytes]:
+        cleaned = BlockSpool()
         try:
-            with pikepdf.open(source) as pdf:
+            self._rewrite(cleaned)
+            yield from cleaned.pieces()
+        finally:
+            self._source.close()
+            cleaned.close()
+
+    def _rewrite(self, cleaned: BlockSpool) -> None:
+        try:
+            with pikepdf.open(self._source.reader()) as pdf:
                 # /ID too: its first half stays the same in every saved version of a document, so it would tie
                 # this copy to the ones on the reporter's computer. The new /ID is a digest of the cleaned file.
                 for key in (Name.Info, Name.ID):
@@ -272,7 +283,7 @@ class PdfScrubber:
                 # A full rewrite drops the objects nothing refers to any more, old revisions included. Streams are
                 # copied as they are, not decoded and compressed again.
                 pdf.save(
-                    out,
+                    cleaned.writer(),
                     fix_metadata_version=False,
                     deterministic_id=True,
                     compress_streams=False,
@@ -280,7 +291,6 @@ class PdfScrubber:
                 )
         except (pikepdf.PdfError, pikepdf.PasswordError) as error:
             raise ScrubError(f"PDF cannot be opened or rewritten: {error}") from error
-        return out.getvalue()
 
 
 _SCRUBBERS: dict[Kind, Callable[[], Scrubber]] = {Kind.JPEG: JpegScrubber, Kind.PNG: PngScrubber, Kind.PDF: PdfScrubber}

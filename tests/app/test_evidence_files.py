@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import pikepdf
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -124,6 +125,23 @@ def test_a_photo_loses_its_location_and_camera_but_not_a_pixel(client: FlaskClie
     assert image.tobytes() == Image.open(io.BytesIO(photo)).tobytes()
     # Not re-encoded: the compressed picture data is the same bytes.
     assert cleaned[cleaned.index(b"\xff\xda") :] == photo[photo.index(b"\xff\xda") :]
+
+
+def test_a_pdf_loses_its_author_and_keeps_its_pages(client: FlaskClient) -> None:
+    document = pikepdf.new()
+    page = document.add_blank_page()
+    page.Contents = document.make_stream(b"BT /F1 12 Tf 72 720 Td (Hop dong 17/2026) Tj ET")
+    document.docinfo["/Author"] = "Nguyen Van Nguoi Viet"
+    with document.open_metadata() as xmp:
+        xmp["dc:creator"] = ["Nguyen Van Nguoi Viet"]
+    original = io.BytesIO()
+    document.save(original)
+    receipt = receipt_of(send_report(client, [(original.getvalue(), "hợp đồng.pdf")]))
+    cleaned = download(client, downloads(client, receipt)["hợp đồng.pdf"], receipt).data
+    assert b"Nguoi Viet" not in cleaned
+    with pikepdf.open(io.BytesIO(cleaned)) as opened:
+        assert "/Author" not in opened.docinfo and "/Metadata" not in opened.Root
+        assert opened.pages[0].Contents.read_bytes() == b"BT /F1 12 Tf 72 720 Td (Hop dong 17/2026) Tj ET"
 
 
 def test_a_reporter_may_keep_the_original_metadata(client: FlaskClient) -> None:

@@ -12,11 +12,14 @@ import pytest
 from crypto.attachments import (
     CHUNK_BYTES,
     HEADER_BYTES,
+    BLOCK_OVERHEAD_BYTES,
     OVERHEAD_BYTES,
     StreamEncryptor,
     decrypt_stream,
     encrypt_stream,
     new_file_key,
+    open_block,
+    seal_block,
 )
 from crypto.errors import DecryptionError
 
@@ -146,3 +149,14 @@ def test_a_closed_encryptor_takes_nothing_more() -> None:
         list(encryptor.push(b"late"))
     with pytest.raises(ValueError):
         encryptor.close()
+
+
+def test_blocks_open_only_with_their_key_and_number() -> None:
+    key = new_file_key()
+    sealed = seal_block(key, 7, b"page of a contract")
+    assert len(sealed) == len(b"page of a contract") + BLOCK_OVERHEAD_BYTES
+    assert b"contract" not in sealed
+    assert open_block(key, 7, sealed) == b"page of a contract"
+    for wrong_key, index, data in ((new_file_key(), 7, sealed), (key, 8, sealed), (key, 7, sealed[:-1] + b"\0")):
+        with pytest.raises(DecryptionError):
+            open_block(wrong_key, index, data)

@@ -29,7 +29,7 @@ def _scrub(kind: Kind, data: bytes, pieces: Iterable[int] | None = None) -> byte
         out += scrubber.feed(data[pos : pos + size])
         pos += size
     assert pos >= len(data)
-    return bytes(out + scrubber.close())
+    return bytes(out + b"".join(scrubber.close()))
 
 
 def _random_pieces(length: int, seed: int) -> list[int]:
@@ -444,7 +444,7 @@ def _peak_while_feeding(kind: Kind, head: bytes, piece: bytes, tail: bytes) -> t
         length = len(scrubber.feed(head))
         for _ in range(PIECES):
             length += len(scrubber.feed(piece))
-        length += len(scrubber.feed(tail)) + len(scrubber.close())
+        length += len(scrubber.feed(tail)) + sum(map(len, scrubber.close()))
         return tracemalloc.get_traced_memory()[1], length
     finally:
         tracemalloc.stop()
