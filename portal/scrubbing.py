@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import abc
 import enum
-import io
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
