@@ -3,20 +3,23 @@ concurrent filings never collide on a reference number nor fail with "database i
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import threading
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, make_url, select, text
 
 from crypto.keys import KeyPair
 from portal import cases
 from portal.models import Base, Case
 from portal.workdays import today
-from tests.helpers import VALID_REPORT
+from tests.helpers import VALID_REPORT, submit_report
 
 
 def test_migrations_build_exactly_the_models_schema(database_url: str) -> None:
@@ -35,6 +38,23 @@ def test_sqlite_is_in_wal_mode_with_full_sync(citizen_app: Flask) -> None:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_sqlite_checkpoints_the_wal_once_the_response_is_sent(citizen_app: Flask, tmp_path: Path) -> None:
+    """The main database file alone holds a report filed by the previous request: the WAL was copied
+    back after the response, not left to grow until a commit crossed SQLite's threshold."""
+    db = citizen_app.extensions["portal_db"]
+    if not db.is_sqlite:
+        pytest.skip("SQLite's write-ahead log")
+    response = submit_report(citizen_app.test_client())
+    assert response.status_code == 201
+    response.close()  # what a WSGI server does once the response is sent
+    main_file = make_url(db.url).database
+    copy = tmp_path / "main-file-only.db"
+    shutil.copyfile(main_file, copy)  # without its -wal file, which SQLite would otherwise replay
+    with sqlite3.connect(copy) as connection:
+        assert connection.execute("SELECT count(*) FROM cases").fetchone() == (1,)
+    connection.close()
 
 
 def test_concurrent_filings_all_land_with_distinct_consecutive_references(
