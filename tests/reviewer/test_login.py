@@ -32,7 +32,7 @@ from crypto.keys import KeyPair
 from portal import accounts
 from portal.accounts import Role, utcnow
 from portal.models import AuditEvent, Inspector, ReviewerSession
-from tests.reviewer_helpers import PASSWORD, Person, csrf, log_in, make_person
+from tests.reviewer_helpers import PASSWORD, Person, clear_of_a_step_change, csrf, log_in, make_person
 
 COOKIE = "reviewer_session"
 LOGIN_FAILED = "The user name, password or code is not right."
@@ -463,6 +463,7 @@ def test_password_change_needs_the_current_password_and_ends_other_sessions(
     person = staff["inspector"]
     here = reviewer_app.test_client()
     elsewhere = reviewer_app.test_client()
+    clear_of_a_step_change()
     assert log_in(elsewhere, person, code=person.code(-1)).status_code == 302
     assert log_in(here, person, code=person.code(0)).status_code == 302
     token = csrf(here, "/en/account/password")
