@@ -29,6 +29,9 @@ WTFORMS_MESSAGES = (
         "'%(value)s' is not a valid choice for this field.", "'%(value)s' are not valid choices for this field.", 1
     ),
     _l("This field is required."),
+    lazy_ngettext(
+        "Field cannot be longer than %(max)d character.", "Field cannot be longer than %(max)d characters.", 1
+    ),
 )
 
 

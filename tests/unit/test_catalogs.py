@@ -54,3 +54,40 @@ def test_vietnamese_keeps_every_placeholder() -> None:
         ids = message.id if isinstance(message.id, tuple) else (message.id,)
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         assert set(placeholder.findall(ids[0])) == set(placeholder.findall(strings[0])), message.id
+
+
+# What WTForms says, in English, when a validator has no message of ours (wtforms/validators.py).
+WTFORMS_DEFAULTS = {
+    "InputRequired": "This field is required.",
+    "DataRequired": "This field is required.",
+    "Length": "Field cannot be longer than %(max)d character.",
+    "Regexp": "Invalid input.",
+}
+
+
+def test_every_wtforms_message_a_form_can_show_goes_through_the_catalogs() -> None:
+    """WTForms has no Vietnamese: any of its own messages our forms can reach must be one we translate."""
+    from wtforms.fields.core import UnboundField
+
+    from portal import reports
+    from portal.citizen import forms as citizen_forms
+    from portal.forms import WTFORMS_MESSAGES, PortalForm
+    from portal.reviewer import forms as reviewer_forms
+
+    listed = {str(message._args[0]) for message in WTFORMS_MESSAGES}
+    modules = (reports, citizen_forms, reviewer_forms)
+    form_classes = {
+        value for module in modules for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, PortalForm)
+    }  # fmt: skip
+    reached = set()
+    for form_class in form_classes:
+        for name in dir(form_class):
+            field = getattr(form_class, name)
+            if not isinstance(field, UnboundField):
+                continue
+            for validator in field.kwargs.get("validators") or ():
+                if getattr(validator, "message", None) is None and type(validator).__name__ != "Optional":
+                    reached.add(WTFORMS_DEFAULTS[type(validator).__name__])
+    assert reached, "no form was inspected"
+    assert reached <= listed, f"WTForms messages not routed through the catalogs: {sorted(reached - listed)}"
