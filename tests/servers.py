@@ -55,6 +55,6 @@ def _wait_until_up(base: str, process: subprocess.Popen[bytes], timeout: float =
         try:
             urllib.request.urlopen(base + "/static/css/portal.css", timeout=2).close()
             return
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset, or accepted by the master but not yet answered by a worker
             time.sleep(0.1)
     raise RuntimeError("gunicorn did not start in time")
