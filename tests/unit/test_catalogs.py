@@ -91,3 +91,23 @@ def test_every_wtforms_message_a_form_can_show_goes_through_the_catalogs() -> No
                     reached.add(WTFORMS_DEFAULTS[type(validator).__name__])
     assert reached, "no form was inspected"
     assert reached <= listed, f"WTForms messages not routed through the catalogs: {sorted(reached - listed)}"
+
+
+def test_the_extractor_reads_every_template_that_has_texts() -> None:
+    """Babel gives no message, and no error, for a template it cannot parse (an extension missing from
+    config/babel.cfg): its texts would then stay in English on Vietnamese pages without failing the test above."""
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.frontend import parse_mapping_cfg
+
+    with open(ROOT / "config" / "babel.cfg") as handle:
+        method_map, options_map = parse_mapping_cfg(handle)
+    extracted = {
+        filename for filename, *_ in extract_from_dir(ROOT, method_map, options_map) if filename.startswith("templates")
+    }
+    with_texts = {
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "templates").rglob("*.*")
+        if "_(" in path.read_text(encoding="utf-8")
+    }
+    assert with_texts, "no template was found"
+    assert with_texts <= extracted, f"templates the extractor could not read: {sorted(with_texts - extracted)}"
