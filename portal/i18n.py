@@ -58,7 +58,8 @@ def other_language_url(lang: str) -> str:
     """The same page in another language where it can be fetched again, else that language's home."""
     rule = request.url_rule
     if rule is not None and "lang" in rule.arguments and "GET" in (rule.methods or ()):
-        values = {**(request.view_args or {}), **request.args.to_dict(flat=True), "lang": lang}
+        # flat=False keeps every value of a repeated parameter (the queue's several flags).
+        values = {**(request.view_args or {}), **request.args.to_dict(flat=False), "lang": lang}
         return url_for(request.endpoint or "", **values)
     return home_url(lang)
 
@@ -80,6 +81,11 @@ def date_time(moment: datetime) -> str:
     return format_datetime(moment.replace(tzinfo=UTC).astimezone(VIETNAM_TZ), "dd/MM/yyyy HH:mm", rebase=False)
 
 
+def number(value: float, digits: int = 0) -> str:
+    """A count or a measure in the page's number format: "12.345" and "4,5" in Vietnamese."""
+    return format_decimal(value, "#,##0" + ("." + "0" * digits if digits else ""))
+
+
 def file_size(size: int) -> str:
     """A size as people read it, in the page's number format: "850 KB", "1,5 MB" in Vietnamese."""
     for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
@@ -94,6 +100,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["short_date"] = short_date
     app.jinja_env.filters["date_time"] = date_time
     app.jinja_env.filters["file_size"] = file_size
+    app.jinja_env.filters["number"] = number
     app.jinja_env.globals.update(
         current_language=current_language,
         home_url=home_url,
