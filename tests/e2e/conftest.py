@@ -8,12 +8,14 @@ accessibility checks) these tests skip and say why.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from crypto.keys import generate_keypair, public_key_b64
@@ -103,6 +105,10 @@ def new_page(browser: Browser) -> Iterator[NewPage]:
 
 
 def screenshot(page: Page, name: str) -> None:
-    """Save a full-page screenshot into docs/screenshots, where the README shows it."""
+    """Save a full-page screenshot into docs/screenshots, where the README shows it: reduced to 256
+    colours (the pages use a handful), which keeps each image a few times smaller in the repository."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    image = Image.open(io.BytesIO(page.screenshot(full_page=True)))
+    image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
+        SCREENSHOTS / f"{name}.png", optimize=True
+    )
