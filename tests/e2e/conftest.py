@@ -93,7 +93,9 @@ def new_page(browser: Browser) -> Iterator[NewPage]:
     phone-sized unless given a viewport, asking for Vietnamese unless given another language."""
     contexts = []
 
-    def make(*, javascript: bool = False, viewport: dict[str, int] = PHONE, locale: str = "vi-VN", **options: Any) -> Page:
+    def make(
+        *, javascript: bool = False, viewport: dict[str, int] = PHONE, locale: str = "vi-VN", **options: Any
+    ) -> Page:
         context = browser.new_context(java_script_enabled=javascript, viewport=viewport, locale=locale, **options)
         context.set_default_timeout(15_000)
         contexts.append(context)
