@@ -280,6 +280,7 @@ def login_with_error(page: Page, world: World) -> None:
 
 def queue_filtered(page: Page, world: World) -> None:
     page.goto(f"{world.reviewer}/vi/cases")
+    page.click(".filter-box > summary")  # folded while no filter is set
     page.select_option("#report_type", "PHAN_ANH")
     page.click(".filters button[type=submit]")
     expect(page).to_have_url(re.compile(r"report_type=PHAN_ANH"))
