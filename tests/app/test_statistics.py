@@ -141,7 +141,7 @@ def chart_app() -> Flask:
 
 
 def render_chart(app: Flask, title: str, rows: list[tuple[str, int]], label_for: Any) -> str:
-    with app.test_request_context():
+    with app.test_request_context("/en/"):  # the texts below are the English ones
         return render_template_string(CHART, title=title, rows=rows, label_for=label_for)
 
 
