@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter
 
 from portal.workdays import today
@@ -35,8 +36,21 @@ def login_limit() -> str:
     return current_app.config["RATELIMIT_LOGIN"]
 
 
-# endpoint -> (limit, methods it applies to, or None for all)
-RouteLimits = Mapping[str, tuple[Callable[[], str], list[str] | None]]
+@dataclass(frozen=True)
+class RouteLimit:
+    limit: Callable[[], str]
+    methods: list[str] | None = None  # None: every method
+    # When given, only answers it accepts use up the limit: a reporter who checks a right receipt again
+    # and again never runs out, while wrong guesses do.
+    counts: Callable[[Response], bool] | None = None
+
+
+RouteLimits = Mapping[str, RouteLimit]
+
+
+def failed_lookup(response: Response) -> bool:
+    """A receipt that was mistyped (400) or matched nothing (404)."""
+    return response.status_code in (400, 404)
 
 
 def init_app(app: Flask, route_limits: RouteLimits) -> Limiter:
@@ -45,6 +59,7 @@ def init_app(app: Flask, route_limits: RouteLimits) -> Limiter:
     limiter.init_app(app)
     # Flask-Limiter's route wrappers hold only a weak reference: the app must keep the limiter alive.
     app.extensions["portal_limiter"] = limiter
-    for endpoint, (limit, methods) in route_limits.items():
-        app.view_functions[endpoint] = limiter.limit(limit, methods=methods)(app.view_functions[endpoint])
+    for endpoint, route in route_limits.items():
+        limit = limiter.limit(route.limit, methods=route.methods, deduct_when=route.counts)
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
     return limiter

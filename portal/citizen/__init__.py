@@ -22,7 +22,7 @@ from portal.errors import CSRF_MESSAGE, render_error
 from portal.forms import cannot_clean_message
 from portal.i18n import language_blueprint
 from portal.lifecycle import REPORTER_LABELS
-from portal.ratelimit import RouteLimits, lookup_limit, submit_limit
+from portal.ratelimit import RouteLimit, RouteLimits, failed_lookup, lookup_limit, submit_limit
 from portal.uploads import accepts_files
 
 bp = language_blueprint("citizen", __name__)
@@ -33,11 +33,12 @@ CHECK_THE_CODE = _l(
 NOT_FOUND = _l("No report was found for this code. Check that you typed it exactly as written on your receipt.")
 EXPIRED = _l("This page had expired for your safety. Nothing was lost: check your text and send it again.")
 
+# Lookups count only wrong receipts: guessing runs out, a reporter checking their case does not.
 RATE_LIMITS: RouteLimits = {
-    "citizen.report": (submit_limit, ["POST"]),
-    "citizen.status": (lookup_limit, ["POST"]),
-    "citizen.message": (lookup_limit, None),
-    "citizen.download": (lookup_limit, None),
+    "citizen.report": RouteLimit(submit_limit, ["POST"]),
+    "citizen.status": RouteLimit(lookup_limit, ["POST"], counts=failed_lookup),
+    "citizen.message": RouteLimit(lookup_limit, counts=failed_lookup),
+    "citizen.download": RouteLimit(lookup_limit, counts=failed_lookup),
 }
 
 

@@ -7,12 +7,15 @@ logged-in admin, and every route but login and static files needs a live login.
 from __future__ import annotations
 
 from portal.i18n import language_blueprint
-from portal.ratelimit import RouteLimits, login_limit
+from portal.ratelimit import RouteLimit, RouteLimits, login_limit
 
 bp = language_blueprint("reviewer", __name__)
 
 # The password page checks the current password: limited like the login, so it is no guessing oracle.
-RATE_LIMITS: RouteLimits = {"reviewer.login": (login_limit, ["POST"]), "reviewer.password": (login_limit, ["POST"])}
+RATE_LIMITS: RouteLimits = {
+    "reviewer.login": RouteLimit(login_limit, ["POST"]),
+    "reviewer.password": RouteLimit(login_limit, ["POST"]),
+}
 
 # Importing the view modules registers their routes on `bp`.
 from portal.reviewer import admin, auth, casefiles  # noqa: F401

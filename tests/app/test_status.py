@@ -183,6 +183,25 @@ def test_a_flood_of_lookups_is_rate_limited_in_the_users_language(client: FlaskC
     assert 'lang="vi"' in response.get_data(as_text=True)
 
 
+def test_guessing_runs_out_but_a_reporter_checking_a_right_receipt_never_does(
+    client: FlaskClient, citizen_app: Flask
+) -> None:
+    receipt = file_report(client)
+    token = csrf_token(client, "/vi/status")
+    for _ in range(30):  # more than the 20-a-minute limit
+        assert client.post("/vi/status", data={"csrf_token": token, "receipt": receipt}).status_code == 200
+    guesser = citizen_app.test_client()
+    guesser.environ_base["REMOTE_ADDR"] = "203.0.113.9"  # another client than the reporter
+    guess_token = csrf_token(guesser, "/vi/status")
+    guesses = [
+        guesser.post("/vi/status", data={"csrf_token": guess_token, "receipt": generate_receipt()}).status_code
+        for _ in range(21)
+    ]
+    assert guesses == [404] * 20 + [429]
+    # The guesser's flood is counted against the guesser: the reporter still gets in.
+    assert client.post("/vi/status", data={"csrf_token": token, "receipt": receipt}).status_code == 200
+
+
 def test_report_form_is_rate_limited_too(client: FlaskClient, citizen_app: Flask) -> None:
     token = csrf_token(client)
     statuses = [client.post("/vi/report", data={**VALID_REPORT, "csrf_token": token}).status_code for _ in range(11)]
