@@ -10,6 +10,7 @@ from flask import current_app
 from flask_babel import get_translations, lazy_gettext as _l, lazy_ngettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, MultipleFileField, SelectMultipleField, StringField, TextAreaField, ValidationError
+from werkzeug.datastructures import FileStorage
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.attachments import CannotClean
@@ -90,6 +91,7 @@ _SUBMISSION_TOO_LARGE = _l(
 )
 
 
+_NOT_FILES = _l("Choose your files with the file button.")
 _CANNOT_CLEAN = _l(
     "“%(name)s” looks like a photo or a PDF but is damaged, so its hidden information could not be removed. "
     "Send another copy, or tick the box to send your files exactly as they are."
@@ -108,6 +110,8 @@ class EvidenceField(MultipleFileField):
         return uploads_in(self.name, self.data or [])
 
     def pre_validate(self, form: Any) -> None:
+        if any(not isinstance(value, FileStorage) for value in self.data or []):
+            raise ValidationError(str(_NOT_FILES))  # only a tampered request sends text here
         limits = Limits.of(current_app)
         for upload in self.uploads:
             if upload.spool.over_limit == "file":

@@ -9,6 +9,8 @@ compressed already), so an export of hundreds of megabytes uses the memory of on
 
 from __future__ import annotations
 
+import textwrap
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -56,6 +58,14 @@ def export_case(
             )
         )
     return opened, zip_stream(entries)
+
+
+def quoted(text: str) -> str:
+    """Text someone else wrote, as a block the document's own lines cannot be mistaken for: every line
+    indented (a report cannot forge a section or a timeline entry), and invisible formatting characters
+    (direction overrides, zero-width spaces) shown by their code point instead of acting on the page."""
+    visible = "".join(f"<U+{ord(char):04X}>" if unicodedata.category(char) == "Cf" else char for char in text)
+    return textwrap.indent(visible, "    ", lambda _line: True)
 
 
 def _constant(data: bytes) -> Callable[[], Iterable[bytes]]:

@@ -43,6 +43,8 @@ class RouteLimit:
     # When given, only answers it accepts use up the limit: a reporter who checks a right receipt again
     # and again never runs out, while wrong guesses do.
     counts: Callable[[Response], bool] | None = None
+    # Routes naming the same scope draw on one budget (every way of trying a receipt counts together).
+    scope: str | None = None
 
 
 RouteLimits = Mapping[str, RouteLimit]
@@ -60,6 +62,9 @@ def init_app(app: Flask, route_limits: RouteLimits) -> Limiter:
     # Flask-Limiter's route wrappers hold only a weak reference: the app must keep the limiter alive.
     app.extensions["portal_limiter"] = limiter
     for endpoint, route in route_limits.items():
-        limit = limiter.limit(route.limit, methods=route.methods, deduct_when=route.counts)
+        if route.scope:
+            limit = limiter.shared_limit(route.limit, route.scope, methods=route.methods, deduct_when=route.counts)
+        else:
+            limit = limiter.limit(route.limit, methods=route.methods, deduct_when=route.counts)
         app.view_functions[endpoint] = limit(app.view_functions[endpoint])
     return limiter

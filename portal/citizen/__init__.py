@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFError
 
 from crypto.errors import ReceiptFormatError
 from portal import cases, reports
+from portal.app import csrf
 from portal.attachments import CannotClean
 from portal.citizen.forms import LookupForm, MessageForm, ReceiptForm
 from portal.db import get_db, request_session
@@ -33,12 +34,13 @@ CHECK_THE_CODE = _l(
 NOT_FOUND = _l("No report was found for this code. Check that you typed it exactly as written on your receipt.")
 EXPIRED = _l("This page had expired for your safety. Nothing was lost: check your text and send it again.")
 
-# Lookups count only wrong receipts: guessing runs out, a reporter checking their case does not.
+# Every way of trying a receipt draws on one budget, and only wrong receipts use it up: guessing runs
+# out, a reporter checking their case does not.
 RATE_LIMITS: RouteLimits = {
     "citizen.report": RouteLimit(submit_limit, ["POST"]),
-    "citizen.status": RouteLimit(lookup_limit, ["POST"], counts=failed_lookup),
-    "citizen.message": RouteLimit(lookup_limit, counts=failed_lookup),
-    "citizen.download": RouteLimit(lookup_limit, counts=failed_lookup),
+    "citizen.status": RouteLimit(lookup_limit, ["POST"], counts=failed_lookup, scope="receipt"),
+    "citizen.message": RouteLimit(lookup_limit, counts=failed_lookup, scope="receipt"),
+    "citizen.download": RouteLimit(lookup_limit, counts=failed_lookup, scope="receipt"),
 }
 
 
@@ -93,7 +95,11 @@ def status() -> tuple[str, int]:
 
 @bp.post("/status/message")
 @accepts_files
+@csrf.exempt
 def message() -> tuple[str, int]:
+    # The token is checked here, inside the rate-limited view, not before it: an expired form shows the
+    # case again (so the typed message is kept), and that lookup must count against the limit like any other.
+    csrf.protect()
     form = MessageForm()
     found, error, code = _find(form.receipt.data or "")
     if found is None:

@@ -199,6 +199,7 @@ def _handover_texts(opened: casework.CaseFile) -> list[tuple[str, str]]:
         case=opened.case,
         report_rows=reports.describe(opened.report),
         exported_on=today(),
+        quoted=handover.quoted,
         **_vocabularies(),
     )
     return [(f"{opened.case.reference}.txt", text)]

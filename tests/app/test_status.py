@@ -198,6 +198,10 @@ def test_guessing_runs_out_but_a_reporter_checking_a_right_receipt_never_does(
         for _ in range(21)
     ]
     assert guesses == [404] * 20 + [429]
+    # Every way of trying a receipt shares that budget.
+    for path in ("/vi/status/message", "/vi/status/files/1"):
+        tried = guesser.post(path, data={"csrf_token": guess_token, "receipt": generate_receipt(), "text": "x"})
+        assert tried.status_code == 429, path
     # The guesser's flood is counted against the guesser: the reporter still gets in.
     assert client.post("/vi/status", data={"csrf_token": token, "receipt": receipt}).status_code == 200
 
