@@ -6,9 +6,11 @@ public key and has no setting or code path that could load a private key.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from flask import Flask, redirect, url_for
+from flask.logging import default_handler
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.wrappers import Response
 
@@ -17,6 +19,8 @@ from portal.settings import INSTANCE_DIR, PROJECT_ROOT, AppKind, load_settings
 from portal.uploads import Limits, UploadRequest
 
 csrf = CSRFProtect()
+# Flask's log lines carry no time of day: a request's time can be matched to a network log (DESIGN.md 6).
+default_handler.setFormatter(logging.Formatter("%(levelname)s in %(module)s: %(message)s"))
 
 
 def _base_app(kind: AppKind, env: Mapping[str, str] | None) -> Flask:

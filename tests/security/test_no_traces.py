@@ -4,6 +4,7 @@ not the report's text, not the receipt, not the client's address or user agent."
 from __future__ import annotations
 
 import http.cookiejar
+import logging
 import re
 import urllib.error
 import urllib.parse
@@ -12,6 +13,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.logging import default_handler
 from sqlalchemy import create_engine, inspect, text
 
 from tests.helpers import CSRF_PATTERN, RECEIPT_PATTERN, VALID_REPORT
@@ -113,3 +116,14 @@ def test_filing_leaves_no_marker_address_or_user_agent_anywhere(env: dict[str, s
     ]
     assert leaks == []
     assert not re.search(rb"\d+\.\d+\.\d+\.\d+", log_path.read_bytes()), log_path.read_text()
+
+
+def test_the_apps_log_lines_carry_no_time_of_day(citizen_app: Flask) -> None:
+    """A logged failure with the time it happened could be matched to a network log of who was online.
+    (Flask writes through `default_handler` under gunicorn; pytest replaces handlers, so its format is checked.)"""
+    record = logging.LogRecord(
+        "portal", logging.ERROR, __file__, 1, "database unavailable: %s", ("OperationalError",), None
+    )
+    written = default_handler.format(record)
+    assert "database unavailable: OperationalError" in written
+    assert not re.search(r"\d{1,2}:\d{2}", written), written
