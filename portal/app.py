@@ -12,15 +12,24 @@ from collections.abc import Mapping
 from flask import Flask, redirect, url_for
 from flask.logging import default_handler
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response
 
 from portal import db, errors, i18n, ratelimit, security_headers
+from portal.forms import MAX_ROW_ID
 from portal.settings import INSTANCE_DIR, PROJECT_ROOT, AppKind, load_settings
 from portal.uploads import Limits, UploadRequest
 
 csrf = CSRFProtect()
 # Flask's log lines carry no time of day: a request's time can be matched to a network log (DESIGN.md 6).
 default_handler.setFormatter(logging.Formatter("%(levelname)s in %(module)s: %(message)s"))
+
+
+class RowIdConverter(IntegerConverter):
+    """`<id:...>` in routes: a database row id, so a 20-digit number in an address is a 404, not a 500."""
+
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, min=1, max=MAX_ROW_ID)
 
 
 def _base_app(kind: AppKind, env: Mapping[str, str] | None) -> Flask:
@@ -31,6 +40,7 @@ def _base_app(kind: AppKind, env: Mapping[str, str] | None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     app.request_class = UploadRequest
+    app.url_map.converters["id"] = RowIdConverter
     app.config.update(load_settings(kind, env))
     app.config["APP_KIND"] = kind
     app.jinja_env.add_extension("jinja2.ext.do")

@@ -273,24 +273,26 @@ def transition(ctx: Context, case_id: int, move: Move, expected_state: str) -> N
         step = lifecycle.step_to(State(source), move.target)
         if step.lead_only and not ctx.actor.is_lead:
             raise NotAllowed
+        # Only an extension step takes an extension: sent with any other, it must change nothing.
+        extension = move.extension if step.needs_extension else None
         clock = lifecycle.advance(
             clock_of(case),
             move.target,
             ctx.today,
             ctx.calendar,
             identified=case.report_type in IDENTIFIED_TYPES,
-            extension=move.extension,
+            extension=extension,
         )
         values = clock_values(clock)
         if step.needs_body:
             values["forwarded_to"] = move.body
-        if move.extension == Extension.ESPECIALLY_COMPLEX:
+        if extension == Extension.ESPECIALLY_COMPLEX:
             values.update(complex=True, especially_complex=True)
-        elif move.extension == Extension.COMPLEX:
+        elif extension == Extension.COMPLEX:
             values["complex"] = True
         session.execute(update(Case).where(Case.id == case.id).values(**values))
         public_key = _public_key(session, case)
-        detail = {"text": move.text, "body": move.body, "extension": str(move.extension or "")}
+        detail = {"text": move.text, "body": move.body, "extension": str(extension or "")}
         session.add(
             CaseEvent(
                 case_id=case.id,

@@ -36,6 +36,18 @@ WTFORMS_MESSAGES = (
 )
 
 
+# The largest id a row can have on both engines (a 32-bit integer on PostgreSQL).
+MAX_ROW_ID = 2**31 - 1
+
+
+def row_id(text: str | None) -> int | None:
+    """A row id typed in a form or an address: plain digits within the databases' range, else None."""
+    if not text or not text.isascii() or not text.isdecimal() or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ROW_ID else None
+
+
 class _BabelTranslations:
     """Routes WTForms' built-in messages through this project's catalogs (WTForms has no Vietnamese)."""
 

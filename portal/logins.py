@@ -34,6 +34,7 @@ class Failure(StrEnum):
     LOCKED = "locked"
     PASSWORD = "wrong password"
     CODE = "wrong or used code"
+    CURRENT_PASSWORD = "wrong current password on the password page"
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,12 @@ def use_step(session: Session, inspector_id: int, step: int) -> bool:
         .values(totp_last_step=step)
     )
     return result.rowcount == 1
+
+
+def wrong_current_password(db: Database, settings: LoginSettings, inspector: Inspector, now: datetime) -> None:
+    """A wrong current password on the password page is a failed login: audited and counted towards the
+    account's lockout, so a stolen session cookie is no silent password oracle."""
+    _fail(db, settings, inspector, Failure.CURRENT_PASSWORD, now)
 
 
 def _fail(

@@ -50,11 +50,6 @@ class RouteLimit:
 RouteLimits = Mapping[str, RouteLimit]
 
 
-def failed_lookup(response: Response) -> bool:
-    """A receipt that was mistyped (400) or matched nothing (404)."""
-    return response.status_code in (400, 404)
-
-
 def init_app(app: Flask, route_limits: RouteLimits) -> Limiter:
     """One limiter per app, so two apps in one process (tests, a dev server) never share counters."""
     limiter = Limiter(key_func=client_key, strategy="moving-window")

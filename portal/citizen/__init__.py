@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, render_template, request
+from flask import Response, current_app, g, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 
@@ -23,7 +23,7 @@ from portal.errors import CSRF_MESSAGE, render_error
 from portal.forms import cannot_clean_message
 from portal.i18n import language_blueprint
 from portal.lifecycle import REPORTER_LABELS
-from portal.ratelimit import RouteLimit, RouteLimits, failed_lookup, lookup_limit, submit_limit
+from portal.ratelimit import RouteLimit, RouteLimits, lookup_limit, submit_limit
 from portal.uploads import accepts_files
 
 bp = language_blueprint("citizen", __name__)
@@ -34,13 +34,19 @@ CHECK_THE_CODE = _l(
 NOT_FOUND = _l("No report was found for this code. Check that you typed it exactly as written on your receipt.")
 EXPIRED = _l("This page had expired for your safety. Nothing was lost: check your text and send it again.")
 
+def _wrong_receipt(_response: Response) -> bool:
+    """Whether this request tried a receipt that was mistyped or matched nothing (set by `_find`): a
+    reporter's own mistakes in a message form never use up the budget, only wrong receipts do."""
+    return bool(g.get("wrong_receipt", False))
+
+
 # Every way of trying a receipt draws on one budget, and only wrong receipts use it up: guessing runs
 # out, a reporter checking their case does not.
 RATE_LIMITS: RouteLimits = {
     "citizen.report": RouteLimit(submit_limit, ["POST"]),
-    "citizen.status": RouteLimit(lookup_limit, ["POST"], counts=failed_lookup, scope="receipt"),
-    "citizen.message": RouteLimit(lookup_limit, counts=failed_lookup, scope="receipt"),
-    "citizen.download": RouteLimit(lookup_limit, counts=failed_lookup, scope="receipt"),
+    "citizen.status": RouteLimit(lookup_limit, ["POST"], counts=_wrong_receipt, scope="receipt"),
+    "citizen.message": RouteLimit(lookup_limit, counts=_wrong_receipt, scope="receipt"),
+    "citizen.download": RouteLimit(lookup_limit, counts=_wrong_receipt, scope="receipt"),
 }
 
 
@@ -117,7 +123,7 @@ def message() -> tuple[str, int]:
     return _status_page(found, MessageForm(formdata=None, receipt=found.receipt), sent=True)
 
 
-@bp.post("/status/files/<int:file_id>")
+@bp.post("/status/files/<id:file_id>")
 def download(file_id: int) -> Response | tuple[str, int]:
     """A file of the reporter's case, found with the receipt sent in the form (never in the address)."""
     form = ReceiptForm()
@@ -137,8 +143,10 @@ def _find(receipt_text: str) -> tuple[cases.ReporterCase | None, str, int]:
     try:
         found = cases.find_by_receipt(request_session(), current_app.config["RECEIPT_PEPPER"], receipt_text)
     except ReceiptFormatError:
+        g.wrong_receipt = True
         return None, str(CHECK_THE_CODE), 400
     if found is None:
+        g.wrong_receipt = True
         return None, str(NOT_FOUND), 404
     return found, "", 200
 

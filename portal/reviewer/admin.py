@@ -10,6 +10,7 @@ from sqlalchemy import select
 from portal import accounts, audit
 from portal.accounts import Role, utcnow
 from portal.db import get_db, request_session
+from portal.forms import row_id
 from portal.models import Inspector
 from portal.reviewer import bp
 from portal.reviewer.access import allow, current_login
@@ -88,13 +89,13 @@ def _create(form: AccountForm) -> accounts.NewAccount | None:
     return account
 
 
-@bp.post("/admin/accounts/<int:inspector_id>/deactivate")
+@bp.post("/admin/accounts/<id:inspector_id>/deactivate")
 @allow(Role.ADMIN)
 def deactivate(inspector_id: int) -> Response:
     return _account_action(inspector_id, audit.Action.ACCOUNT_DEACTIVATED)
 
 
-@bp.post("/admin/accounts/<int:inspector_id>/unlock")
+@bp.post("/admin/accounts/<id:inspector_id>/unlock")
 @allow(Role.ADMIN)
 def unlock(inspector_id: int) -> Response:
     return _account_action(inspector_id, audit.Action.ACCOUNT_UNLOCKED)
@@ -139,16 +140,16 @@ def audit_page() -> str:
             actor_id=login.inspector.id,
             actor=login.inspector.username,
         )
-    before = request.args.get("before", "")
-    case_id = request.args.get("case", "")
     action = request.args.get("action", "")
+    actor = request.args.get("actor") or None
     events = audit.recent(
         request_session(),
         limit=AUDIT_PAGE_SIZE,
-        before_id=int(before) if before.isdigit() else None,
+        before_id=row_id(request.args.get("before")),
         action=action if action in set(audit.Action) else None,
-        actor=(request.args.get("actor") or None),
-        case_id=int(case_id) if case_id.isdigit() else None,
+        # A user name is at most 64 printable characters; anything else matches nobody.
+        actor=actor if actor and len(actor) <= 64 and actor.isprintable() else None,
+        case_id=row_id(request.args.get("case")),
     )
     return render_template(
         "reviewer/audit.html", events=events, action_labels=ACTION_LABELS, page_size=AUDIT_PAGE_SIZE, args=request.args

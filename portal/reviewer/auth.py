@@ -142,6 +142,7 @@ def password() -> Response | tuple[str, int]:
             accounts.password_hasher(cost), inspector.password_hash, form.current_password.data
         ):
             form.current_password.errors = [str(WRONG_PASSWORD)]
+            logins.wrong_current_password(get_db(), _settings(), inspector, utcnow())
         elif problem is not None:
             form.new_password.errors = [str(problem)]
         else:

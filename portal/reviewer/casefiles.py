@@ -17,7 +17,7 @@ from portal.attachments import CannotClean
 from portal.casework import CaseChanged, Classification, Move, NotAllowed, UnknownReference
 from portal.db import get_db, request_session
 from portal.downloads import content_disposition, file_response
-from portal.forms import cannot_clean_message
+from portal.forms import cannot_clean_message, row_id
 from portal.lifecycle import DEADLINE_LABELS, REPORTER_LABELS, STEP_LABELS, Extension, State, TransitionError
 from portal.models import Case
 from portal.reviewer import bp
@@ -69,13 +69,13 @@ def queue() -> str:
     )
 
 
-@bp.get("/cases/<int:case_id>")
+@bp.get("/cases/<id:case_id>")
 @allow(*CASE_ROLES)
 def case(case_id: int) -> tuple[str, int]:
     return _case_page(case_id)
 
 
-@bp.post("/cases/<int:case_id>/classify")
+@bp.post("/cases/<id:case_id>/classify")
 @allow(*CASE_ROLES)
 def classify(case_id: int) -> Response | tuple[str, int]:
     form = ClassificationForm()
@@ -101,18 +101,18 @@ def classify(case_id: int) -> Response | tuple[str, int]:
     return _act(case_id, "classification", form, act)
 
 
-@bp.post("/cases/<int:case_id>/assign")
+@bp.post("/cases/<id:case_id>/assign")
 @allow(Role.LEAD)
 def assign(case_id: int) -> Response | tuple[str, int]:
     form = AssignForm()
     form.assignee.choices = _assignee_choices()
-    assignee = int(form.assignee.data) if (form.assignee.data or "").isdigit() else None
+    assignee = row_id(form.assignee.data)
     return _act(
         case_id, "assignment", form, lambda: casework.assign(context(), case_id, assignee, form.expected_state.data)
     )
 
 
-@bp.post("/cases/<int:case_id>/transition/<any(" + ", ".join(State) + "):target>")
+@bp.post("/cases/<id:case_id>/transition/<any(" + ", ".join(State) + "):target>")
 @allow(*CASE_ROLES)
 def transition(case_id: int, target: str) -> Response | tuple[str, int]:
     form = TransitionForm(prefix=target)
@@ -143,7 +143,7 @@ def transition(case_id: int, target: str) -> Response | tuple[str, int]:
     return _act(case_id, "transition", form, act, transition_forms=forms)
 
 
-@bp.post("/cases/<int:case_id>/message")
+@bp.post("/cases/<id:case_id>/message")
 @allow(*CASE_ROLES)
 @accepts_files
 def message(case_id: int) -> Response | tuple[str, int]:
@@ -166,7 +166,7 @@ def message(case_id: int) -> Response | tuple[str, int]:
     return _act(case_id, "message", form, act)
 
 
-@bp.post("/cases/<int:case_id>/files/<int:file_id>")
+@bp.post("/cases/<id:case_id>/files/<id:file_id>")
 @allow(*CASE_ROLES)
 def download(case_id: int, file_id: int) -> Response:
     """An evidence file, decrypted as it is sent; audited before the first byte."""
@@ -177,7 +177,7 @@ def download(case_id: int, file_id: int) -> Response:
     return file_response(get_db(), row, info)
 
 
-@bp.post("/cases/<int:case_id>/export")
+@bp.post("/cases/<id:case_id>/export")
 @allow(Role.LEAD)
 def export(case_id: int) -> Response:
     try:
@@ -205,7 +205,7 @@ def _handover_texts(opened: casework.CaseFile) -> list[tuple[str, str]]:
     return [(f"{opened.case.reference}.txt", text)]
 
 
-@bp.post("/cases/<int:case_id>/note")
+@bp.post("/cases/<id:case_id>/note")
 @allow(*CASE_ROLES)
 def note(case_id: int) -> Response | tuple[str, int]:
     form = NoteForm()
@@ -214,7 +214,7 @@ def note(case_id: int) -> Response | tuple[str, int]:
     )
 
 
-@bp.post("/cases/<int:case_id>/reveal")
+@bp.post("/cases/<id:case_id>/reveal")
 @allow(Role.LEAD)
 def reveal(case_id: int) -> Response | tuple[str, int]:
     form = RevealForm()

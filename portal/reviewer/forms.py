@@ -6,12 +6,12 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, HiddenField, PasswordField, RadioField, SelectField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, Regexp
+from wtforms.validators import AnyOf, DataRequired, EqualTo, InputRequired, Length, Optional, Regexp
 
 from portal import taxonomy
 from portal.accounts import MAX_PASSWORD_LENGTH, ROLE_LABELS, USERNAME
 from portal.forms import MultiCheckboxField, PortalForm, TextBlock, TextLine, WithEvidence
-from portal.lifecycle import Extension
+from portal.lifecycle import Extension, State
 
 _TOO_LONG = _l("This text is too long: at most %(max)d characters.")
 _CODE_INPUT = {"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"}
@@ -65,7 +65,10 @@ class PasswordForm(NewPasswordMixin, PortalForm):
 
 
 class CaseForm(PortalForm):
-    expected_state = HiddenField(validators=[InputRequired(), Length(max=32)])
+    # The state the page was shown in; anything but a state name is a tampered or broken page.
+    expected_state = HiddenField(
+        validators=[InputRequired(), AnyOf([str(state) for state in State], message=_l("Open the case again."))]
+    )
 
 
 class ClassificationForm(CaseForm):
