@@ -81,11 +81,11 @@ def password_problem(username: str, password: str) -> LazyString | None:
 
 @dataclass(frozen=True)
 class NewAccount:
-    """What the person creating an account hands over, once: nothing here is stored in clear."""
+    """What the person creating an account hands over, once: nothing here is stored in clear. There is no
+    authenticator key to hand over: it is made at the first login, for the person alone (portal/logins.py)."""
 
     inspector: Inspector
     one_time_password: str
-    totp_secret: str
 
 
 def new_account(
@@ -100,7 +100,6 @@ def new_account(
     """A new account, not yet stored: the slow hashing is done here, before the caller's transaction
     adds `inspector` (the unique index on usernames settles a race between two admins)."""
     one_time_password = group(random_code(_ONE_TIME_PASSWORD_CHARACTERS), 5)
-    secret = totp.new_secret()
     secrets = password_secrets(one_time_password, keyring, cost)
     inspector = Inspector(
         username=username,
@@ -108,14 +107,15 @@ def new_account(
         role=str(role),
         password_hash=secrets.password_hash,
         wrapped_keyring=secrets.wrapped_keyring,
-        encrypted_totp_secret=totp.encrypt_secret(secret, app_secret_key),
+        # A key nobody is shown, replaced at the first login: the column is never empty.
+        encrypted_totp_secret=totp.encrypt_secret(totp.new_secret(), app_secret_key),
         totp_enrolled=False,
         must_change_password=True,
         active=True,
         failed_logins=0,
         created_at=utcnow(),
     )
-    return NewAccount(inspector, one_time_password, secret)
+    return NewAccount(inspector, one_time_password)
 
 
 class UsernameTaken(ValueError):

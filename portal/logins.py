@@ -101,6 +101,10 @@ def log_in(db: Database, credentials: Credentials, settings: LoginSettings, now:
     values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
     if hasher.check_needs_rehash(inspector.password_hash):
         values["password_hash"] = hasher.hash(credentials.password)
+    if not inspector.totp_enrolled:
+        # The authenticator key is made here, at the first login, and shown only on this person's setup
+        # page: the admin who created the account never sees it.
+        values["encrypted_totp_secret"] = totp.encrypt_secret(totp.new_secret(), settings.app_secret_key)
     with db.transaction() as session:
         # The check above read the last used step outside this transaction: claim the step atomically.
         if step is None or use_step(session, inspector.id, step):

@@ -84,7 +84,7 @@ def first_run(settings: dict[str, str]) -> None:
     lines = []
     for username, role, name in DEMO_ACCOUNTS:
         account = json.loads(flask(env, "inspectors", "add", username, "--role", role, "--name", name, "--json"))
-        lines.append(f"{username} ({role})  one-time password: {account['password']}  TOTP: {account['totp_secret']}")
+        lines.append(f"{username} ({role})  one-time password: {account['password']}")
     write_private(CREDENTIALS_FILE, "\n".join(lines) + "\n")
     receipts = json.loads(flask(env, "demo", "seed", "--json"))
     write_private(RECEIPTS_FILE, "".join(f"{item['reference']}  {item['receipt']}\n" for item in receipts))
@@ -113,7 +113,7 @@ def main() -> None:
     print(f"\nDemo accounts ({CREDENTIALS_FILE}; the one-time password is replaced at the first login):")
     print(CREDENTIALS_FILE.read_text().rstrip())
     print("Log in with the user name, the one-time password and no code; then choose a password and link an")
-    print("authenticator app with the TOTP secret (or print codes with: python3 scripts/totp.py SECRET).")
+    print("authenticator app with the key the setup page shows (or print codes with: python3 scripts/totp.py KEY).")
     print(f"\nDemo reports and their receipts ({RECEIPTS_FILE}):")
     print(RECEIPTS_FILE.read_text().rstrip())
     print("\nStop with Ctrl+C.\n", flush=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyotp
 from flask import Flask
@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from crypto.keys import KeyPair, key_id
 from crypto.wrapping import TESTING, wrap_with_passphrase
-from portal import accounts
+from portal import accounts, totp
 from portal.accounts import Role
 from portal.models import Inspector, IntakeKey
 from portal.workdays import today
@@ -56,7 +56,8 @@ def record_intake_key(app: Flask, keys: KeyPair) -> None:
 
 
 def make_person(app: Flask, keys: KeyPair, username: str, role: Role, *, enrolled: bool = True) -> Person:
-    """An account as it is after its first login (enrolled) or as an admin just created it."""
+    """An account as it is after its first login (enrolled) or as an admin just created it. A new account has
+    no authenticator key anyone knows yet: its Person's `totp_secret` is empty until `with_setup_key`."""
     account = accounts.new_account(
         username=username,
         display_name=f"Thanh tra {username}",
@@ -65,16 +66,27 @@ def make_person(app: Flask, keys: KeyPair, username: str, role: Role, *, enrolle
         cost=TESTING,
         app_secret_key=app.config["SECRET_KEY"],
     )
-    password = account.one_time_password
+    password, secret = account.one_time_password, ""
     if enrolled:
-        password = PASSWORD
+        password, secret = PASSWORD, totp.new_secret()
         accounts.password_secrets(password, {key_id(keys.public): keys}, TESTING).apply_to(account.inspector)
+        account.inspector.encrypted_totp_secret = totp.encrypt_secret(secret, app.config["SECRET_KEY"])
         account.inspector.totp_enrolled = True
     with app.extensions["portal_db"].transaction() as session:
         session.add(account.inspector)
         session.flush()
         person_id = account.inspector.id
-    return Person(person_id, username, password, account.totp_secret)
+    return Person(person_id, username, password, secret)
+
+
+SETUP_KEY_PATTERN = re.compile(r'<code class="secret">([A-Z2-7 ]+)</code>')
+
+
+def with_setup_key(client: FlaskClient, person: Person, lang: str = "vi") -> Person:
+    """The person with the authenticator key their setup page shows them (made at their first login)."""
+    match = SETUP_KEY_PATTERN.search(client.get(f"/{lang}/setup").get_data(as_text=True))
+    assert match, "no authenticator key on the setup page"
+    return replace(person, totp_secret=match.group(1).replace(" ", ""))
 
 
 def log_in(client: FlaskClient, person: Person, code: str | None = None, lang: str = "vi") -> object:

@@ -118,14 +118,13 @@ def inspectors_add(username: str, role: str, display_name: str | None, as_json: 
                     "username": username,
                     "role": role,
                     "password": account.one_time_password,
-                    "totp_secret": account.totp_secret,
                 }
             )
         )
         return
     click.echo(f"Account {username} ({role}) created.")
     click.echo(f"One-time password (must be changed at first login): {account.one_time_password}")
-    click.echo(f"TOTP secret (enrolled at first login; shown once): {account.totp_secret}")
+    click.echo("The authenticator key is made at the first login and shown only to the person.")
 
 
 def _recovery_keyring() -> dict[str, KeyPair]:

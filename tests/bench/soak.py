@@ -82,6 +82,7 @@ DOCUMENTED_PEAK = {"sqlite": 141.0, "postgresql": 146.0}  # docs/BENCHMARKS.md, 
 KINDS = ("submit", "status", "queue")
 REQUEST_TIMEOUT = 30.0
 REVIEWER_COOKIE_RE = re.compile(r"reviewer_session=([^;]*)")
+SETUP_KEY_RE = re.compile(r'<code class="secret">([A-Z2-7 ]+)</code>')
 PASSWORD = "soak benchmark password 2026"
 
 
@@ -122,9 +123,9 @@ class ReviewerServer(Server):
         raise RuntimeError(f"reviewer gunicorn did not answer within {timeout:.0f} s:\n{self.log_tail()}")
 
 
-def first_login(port: int, username: str, one_time_password: str, totp_secret: str) -> str:
+def first_login(port: int, username: str, one_time_password: str) -> str:
     """What a new inspector does once: log in with the one-time password, then choose a password and
-    enrol TOTP. Returns the reviewer_session cookie of the resulting full session."""
+    enrol the authenticator key the setup page shows. Returns the reviewer_session cookie of the full session."""
     connection = http.client.HTTPConnection(HOST, port, timeout=60)
     cookie = ""
 
@@ -153,7 +154,11 @@ def first_login(port: int, username: str, one_time_password: str, totp_secret: s
     status, _ = call("POST", "/vi/login", form)
     if status != 302:
         raise RuntimeError(f"{username}: first login answered HTTP {status}")
-    code = pyotp.TOTP(totp_secret).now()
+    status, page = call("GET", "/vi/setup")
+    key = SETUP_KEY_RE.search(page)
+    if status != 200 or key is None:
+        raise RuntimeError(f"{username}: no authenticator key on the setup page (HTTP {status})")
+    code = pyotp.TOTP(key.group(1).replace(" ", "")).now()
     form = {"csrf_token": token("/vi/setup"), "new_password": PASSWORD, "confirm": PASSWORD, "code": code}
     status, _ = call("POST", "/vi/setup", form)
     if status != 302:
@@ -539,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
             citizen_server.wait_ready()
             reviewer_server.wait_ready()
             cookies = [
-                first_login(reviewer_server.port, f"soak{i}", account["password"], account["totp_secret"])
+                first_login(reviewer_server.port, f"soak{i}", account["password"])
                 for i, account in enumerate(accounts)
             ]
             print(f"{len(cookies)} lead inspectors logged in (first login: new password and TOTP)", flush=True)

@@ -31,7 +31,7 @@ from portal.models import Case
 from portal.reviewer.access import PUBLIC_ENDPOINTS
 from tests.app.test_evidence_files import receipt_of, send_report
 from tests.helpers import VALID_REPORT, csrf_token, file_report
-from tests.reviewer_helpers import PASSWORD, Person, csrf, expected_state, log_in, make_person
+from tests.reviewer_helpers import PASSWORD, Person, csrf, expected_state, log_in, make_person, with_setup_key
 
 NARRATIVE = "Chủ tịch phường nhận phong bì 200 triệu để duyệt dự án nhà ở xã hội sai quy định."
 IDENTIFIED = {
@@ -256,6 +256,7 @@ def test_every_post_route_refuses_a_request_without_a_csrf_token(
     admin = logged_in(reviewer_app.test_client(), staff["admin"])
     newcomer = make_person(reviewer_app, intake_keys, "newcomer", Role.INSPECTOR, enrolled=False)
     first_login = logged_in(reviewer_app.test_client(), newcomer, code="")
+    newcomer = with_setup_key(first_login, newcomer)
     anonymous = reviewer_app.test_client()
     inspector_id = str(staff["inspector"].id)
     state = expected_state(lead.get("/vi/cases/1").get_data(as_text=True))

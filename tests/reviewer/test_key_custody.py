@@ -32,7 +32,7 @@ from crypto.keyring import unpack_keyring
 from crypto.keys import KeyPair, key_id
 from crypto.tokens import session_id, session_key
 from crypto.wrapping import unwrap_with_key
-from portal import accounts, totp
+from portal import accounts
 from portal.accounts import Role
 from portal.login_sessions import keyring_of
 from portal.models import AuditEvent, Inspector, ReviewerSession
@@ -41,6 +41,7 @@ from tests.reviewer_helpers import (
     PASSWORD,
     RECOVERY_PASSPHRASE,
     Person,
+    with_setup_key,
     csrf,
     inspector_row,
     log_in,
@@ -152,9 +153,12 @@ def test_no_secret_is_stored_in_clear(
     newcomer = make_person(reviewer_app, intake_keys, "newcomer", Role.INSPECTOR, enrolled=False)
     waiting = make_person(reviewer_app, intake_keys, "waiting", Role.LEAD, enrolled=False)  # never logs in
     first = logged_in(reviewer_app, newcomer, code="")
+    newcomer = with_setup_key(first, newcomer)
     finish_setup(first, newcomer, NEW_PASSWORD)
     browsers = [first] + [logged_in(reviewer_app, staff[role]) for role in ("admin", "lead", "inspector")]
-    browsers.append(logged_in(reviewer_app, waiting, code=""))  # a setup-stage session
+    setup_stage = logged_in(reviewer_app, waiting, code="")  # a setup-stage session
+    waiting = with_setup_key(setup_stage, waiting)
+    browsers.append(setup_stage)
     lead = browsers[2]
     assert lead.get("/en/cases/1").status_code == 200  # a case opened (and audited)
     tokens = [token_of(reviewer_app, browser) for browser in browsers]
@@ -316,26 +320,26 @@ def test_an_admin_adds_an_account_that_holds_its_own_copy(
     )
     assert response.status_code == 201
     page = response.get_data(as_text=True)
-    one_time_password, totp_secret = SECRET_PATTERN.findall(page)
+    [one_time_password] = SECRET_PATTERN.findall(page)  # the only secret the admin is shown
     assert "Account tran.thi.b created" in page
-    # Shown once: the next visit to the page does not show them again.
+    # Shown once: the next visit to the page does not show it again.
     later = admin.get("/en/admin/accounts").get_data(as_text=True)
-    assert one_time_password not in later and totp_secret not in later
+    assert one_time_password not in later
 
     row = inspector_row(reviewer_app, "tran.thi.b")
     assert row.role == "inspector" and row.must_change_password and not row.totp_enrolled
-    assert totp.decrypt_secret(row.encrypted_totp_secret, reviewer_app.config["SECRET_KEY"]) == totp_secret
     assert holds_intake_key(accounts.unwrap_keyring(row, one_time_password), intake_keys)
     [created] = audit_rows(reviewer_app, "account_created")
     assert created.actor == "demo-admin" and "tran.thi.b" in created.detail
-    assert one_time_password not in created.detail and totp_secret not in created.detail
+    assert one_time_password not in created.detail
 
-    person = Person(row.id, "tran.thi.b", one_time_password, totp_secret)
+    person = Person(row.id, "tran.thi.b", one_time_password, "")
     browser = reviewer_app.test_client()
     first = log_in(browser, person, code="", lang="en")
     assert first.status_code == 302 and first.headers["Location"] == "/en/setup"
     token = token_of(reviewer_app, browser)
     assert holds_intake_key(keyring_of(session_row(reviewer_app, token), token), intake_keys)
+    person = with_setup_key(browser, person, lang="en")
     finish_setup(browser, person, NEW_PASSWORD)
     assert browser.get("/en/cases").status_code == 200
 
@@ -363,15 +367,16 @@ def test_the_command_line_adds_an_account_with_the_recovery_passphrase(
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
     assert printed["username"] == "le.van.c" and printed["role"] == "inspector"
-    password, totp_secret = printed["password"], printed["totp_secret"]
+    assert set(printed) == {"username", "role", "password"}  # no authenticator key: it is made at first login
+    password = printed["password"]
 
     row = inspector_row(reviewer_app, "le.van.c")
     assert holds_intake_key(accounts.unwrap_keyring(row, password), intake_keys)
-    person = Person(row.id, "le.van.c", password, totp_secret)
+    person = Person(row.id, "le.van.c", password, "")
     browser = reviewer_app.test_client()
     first = log_in(browser, person, code="", lang="en")
     assert first.status_code == 302 and first.headers["Location"] == "/en/setup"
-    finish_setup(browser, person, NEW_PASSWORD)
+    finish_setup(browser, with_setup_key(browser, person, lang="en"), NEW_PASSWORD)
     assert browser.get("/en/cases").status_code == 200
     [created] = audit_rows(reviewer_app, "account_created")
     assert created.actor == "(command line)" and "le.van.c" in created.detail

@@ -29,10 +29,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from crypto.keys import KeyPair
-from portal import accounts
+from portal import accounts, totp
 from portal.accounts import Role, utcnow
 from portal.models import AuditEvent, Inspector, ReviewerSession
-from tests.reviewer_helpers import PASSWORD, Person, clear_of_a_step_change, csrf, log_in, make_person
+from tests.reviewer_helpers import PASSWORD, Person, clear_of_a_step_change, csrf, log_in, make_person, with_setup_key
 
 COOKIE = "reviewer_session"
 LOGIN_FAILED = "The user name, password or code is not right."
@@ -320,9 +320,10 @@ def test_first_login_leads_through_setup(reviewer_app: Flask, intake_keys: KeyPa
     assert qr.data.startswith(b"\x89PNG\r\n\x1a\n")
     assert "no-store" in qr.headers["Cache-Control"]  # the picture holds the TOTP secret
 
-    page = browser.get("/en/setup").get_data(as_text=True)
-    grouped = " ".join(re.findall(".{4}", newcomer.totp_secret))
-    assert grouped in page
+    # The key is made at this first login and shown here, to this person only; it is the one stored.
+    newcomer = with_setup_key(browser, newcomer, lang="en")
+    stored = inspector(reviewer_app, newcomer).encrypted_totp_secret
+    assert totp.decrypt_secret(stored, reviewer_app.config["SECRET_KEY"]) == newcomer.totp_secret
 
     token = csrf(browser, "/en/setup")
     short = browser.post(
@@ -378,6 +379,7 @@ def test_first_login_password_must_not_contain_the_username(
     newcomer = make_person(reviewer_app, intake_keys, "nguyenvana", Role.LEAD, enrolled=False)
     browser = reviewer_app.test_client()
     assert log_in(browser, newcomer, code="").status_code == 302
+    newcomer = with_setup_key(browser, newcomer)
     weak = "nguyenvana123456"
     response = browser.post(
         "/en/setup",

@@ -46,7 +46,7 @@ from portal.models import AuditEvent, Base, Case, Inspector
 from portal.reports import ReportForm
 from portal.workdays import today
 from tests.helpers import VALID_REPORT, csrf_token, file_report
-from tests.reviewer_helpers import PASSWORD, Person, csrf, log_in, make_person, record_intake_key
+from tests.reviewer_helpers import PASSWORD, Person, csrf, log_in, make_person, record_intake_key, with_setup_key
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
 FIELD_NAMES = sorted(set(ReportForm.REPORT_FIELDS) | set(ReportForm.IDENTITY_FIELDS) | {"website"})
@@ -475,6 +475,7 @@ def newcomer(desk: Desk, newcomers: list[Newcomer]) -> Newcomer:
         )
         browser = desk.reviewer.test_client()
         assert log_in(browser, person, code="").status_code == 302
+        person = with_setup_key(browser, person)  # the key is made at this first login
         newcomers.append(Newcomer(person, browser, csrf(browser, "/vi/setup")))
     return newcomers[-1]
 
