@@ -47,9 +47,13 @@ def database(app: Flask) -> Any:
     return app.extensions["portal_db"]
 
 
-def audit_events(app: Flask, action: str) -> list[AuditEvent]:
+def audit_events(app: Flask, action: str | None = None) -> list[AuditEvent]:
+    """The trail in order; only the events of `action` when given."""
+    query = select(AuditEvent).order_by(AuditEvent.id)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
     with database(app).session() as session:
-        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
+        return list(session.scalars(query))
 
 
 def inspector(app: Flask, person: Person) -> Inspector:

@@ -25,7 +25,6 @@ import html
 import re
 import threading
 from collections.abc import Iterable
-from typing import Any
 
 import pyotp
 from flask import Flask
@@ -35,8 +34,9 @@ from sqlalchemy import select
 from crypto.keys import KeyPair
 from portal import totp
 from portal.accounts import Role, utcnow
-from portal.models import AuditEvent, Inspector, IntakeKey, ReviewerSession
+from portal.models import Inspector, IntakeKey, ReviewerSession
 from tests.helpers import file_report
+from tests.reviewer.test_login import audit_events, database, inspector, is_logged_in, sessions
 from tests.reviewer_helpers import (
     PASSWORD,
     Person,
@@ -57,40 +57,10 @@ NEW_PASSWORD = "my own new passphrase 7"
 # --- helpers -----------------------------------------------------------------------------------------
 
 
-def database(app: Flask) -> Any:
-    return app.extensions["portal_db"]
-
-
 def browser(app: Flask, address: str) -> FlaskClient:
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = address
     return client
-
-
-def audit_events(app: Flask, action: str | None = None) -> list[AuditEvent]:
-    query = select(AuditEvent).order_by(AuditEvent.id)
-    if action is not None:
-        query = query.where(AuditEvent.action == action)
-    with database(app).session() as session:
-        return list(session.scalars(query))
-
-
-def inspector(app: Flask, person: Person) -> Inspector:
-    with database(app).session() as session:
-        row = session.get(Inspector, person.id)
-        assert row is not None
-        return row
-
-
-def sessions(app: Flask) -> list[ReviewerSession]:
-    with database(app).session() as session:
-        return list(session.scalars(select(ReviewerSession)))
-
-
-def is_logged_in(client: FlaskClient) -> bool:
-    response = client.get("/en/statistics")
-    assert response.status_code in (200, 302)
-    return response.status_code == 200
 
 
 def guessing(person: Person, password: str = "guessing the password") -> Person:
