@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 
 from crypto import wrapping
 from crypto.codes import group, random_code
-from crypto.keyring import pack_keyring, unpack_keyring
-from crypto.keys import KeyPair
+from crypto.keyring import Keyring, pack_keyring, unpack_keyring
+from crypto.keys import generate_keypair
 from portal import audit, totp
 from portal.db import Database
-from portal.models import Inspector, ReviewerSession
+from portal.models import Inspector, KeyGrant, ReviewerSession
 
 
 class Role(StrEnum):
@@ -93,20 +93,22 @@ def new_account(
     username: str,
     display_name: str,
     role: Role,
-    keyring: dict[str, KeyPair],
+    keyring: Keyring,
     cost: wrapping.KdfCost,
     app_secret_key: str,
 ) -> NewAccount:
     """A new account, not yet stored: the slow hashing is done here, before the caller's transaction
     adds `inspector` (the unique index on usernames settles a race between two admins)."""
     one_time_password = group(random_code(_ONE_TIME_PASSWORD_CHARACTERS), 5)
-    secrets = password_secrets(one_time_password, keyring, cost)
+    # The creator's intake keys, never their grant key: the new person gets a grant key of their own.
+    secrets = password_secrets(one_time_password, keyring.only_intake(), cost)
     inspector = Inspector(
         username=username,
         display_name=display_name,
         role=str(role),
         password_hash=secrets.password_hash,
-        wrapped_keyring=secrets.wrapped_keyring,
+        wrapped_keyring=secrets.copy.blob,
+        grant_public_key=secrets.copy.grant_public_key,
         # A key nobody is shown, replaced at the first login: the column is never empty.
         encrypted_totp_secret=totp.encrypt_secret(totp.new_secret(), app_secret_key),
         totp_enrolled=False,
@@ -145,15 +147,28 @@ def username_taken(session: Session, username: str) -> bool:
     return session.scalar(select(func.count()).where(Inspector.username == username)) > 0
 
 
-def wrap_keyring(keyring: dict[str, KeyPair], password: str, cost: wrapping.KdfCost) -> bytes:
-    return wrapping.wrap_with_passphrase(pack_keyring(pair.private for pair in keyring.values()), password, cost)
-
-
-def unwrap_keyring(inspector: Inspector, password: str) -> dict[str, KeyPair]:
+def unwrap_keyring(inspector: Inspector, password: str) -> Keyring:
     """Raises WrongPassphrase (or DecryptionError) when the password does not open the copy."""
     if inspector.wrapped_keyring is None:
         raise ValueError("this account holds no copy of the intake keys")
     return unpack_keyring(wrapping.unwrap_with_passphrase(inspector.wrapped_keyring, password))
+
+
+@dataclass(frozen=True)
+class WrappedCopy:
+    """A person's copy of the intake keys under their password, with the grant key inside it."""
+
+    keyring: Keyring
+    blob: bytes
+    grant_public_key: bytes
+
+
+def wrap_copy(keyring: Keyring, password: str, cost: wrapping.KdfCost) -> WrappedCopy:
+    """A person's keyring always carries a grant key, so a key rotation can reach them: a new account's,
+    or one made before rotation existed, gets one here."""
+    grant = keyring.grant or generate_keypair()
+    keyring = Keyring(keyring.intake, grant)
+    return WrappedCopy(keyring, wrapping.wrap_with_passphrase(pack_keyring(keyring), password, cost), grant.public)
 
 
 @dataclass(frozen=True)
@@ -164,22 +179,26 @@ class PasswordSecrets:
     """
 
     password_hash: str
-    wrapped_keyring: bytes
+    copy: WrappedCopy
 
     def apply_to(self, inspector: Inspector) -> None:
         inspector.password_hash = self.password_hash
-        inspector.wrapped_keyring = self.wrapped_keyring
+        inspector.wrapped_keyring = self.copy.blob
+        inspector.grant_public_key = self.copy.grant_public_key
         inspector.must_change_password = False
 
 
-def password_secrets(password: str, keyring: dict[str, KeyPair], cost: wrapping.KdfCost) -> PasswordSecrets:
-    return PasswordSecrets(password_hasher(cost).hash(password), wrap_keyring(keyring, password, cost))
+def password_secrets(password: str, keyring: Keyring, cost: wrapping.KdfCost) -> PasswordSecrets:
+    return PasswordSecrets(password_hasher(cost).hash(password), wrap_copy(keyring, password, cost))
 
 
 def deactivate(session: Session, inspector: Inspector) -> None:
-    """Delete the account's copy of the keys and every open session: the account opens nothing any more."""
+    """Delete the account's copy of the keys, its unclaimed grants and every open session: the account
+    opens nothing any more, and no later rotation is granted to it."""
     inspector.active = False
     inspector.wrapped_keyring = None
+    inspector.grant_public_key = None
+    session.execute(delete(KeyGrant).where(KeyGrant.inspector_id == inspector.id))
     session.execute(delete(ReviewerSession).where(ReviewerSession.inspector_id == inspector.id))
 
 

@@ -71,6 +71,10 @@ class Action(StrEnum):
     NOTE_ADDED = auto()
     # Reading the trail itself: who looked at who looked
     AUDIT_VIEWED = auto()
+    # Custody of the intake keys (command line)
+    KEY_CREATED = auto()
+    KEY_ROTATED = auto()
+    RECOVERY_PASSPHRASE_CHANGED = auto()
 
 
 @dataclass

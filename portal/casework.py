@@ -10,7 +10,7 @@ case row and checks the state the person saw, so two inspectors never act on a s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -38,6 +38,11 @@ TRIAGE_STATES = frozenset({State.RECEIVED, State.TRIAGE, State.NEED_INFO})
 
 class NotAllowed(Exception):
     """The actor's role does not allow this act on this case."""
+
+
+class KeyNotHeld(NotAllowed):
+    """The case is sealed to an intake key this login does not hold: one rotated in since the person logged in
+    (their next login receives it), or one never granted to them."""
 
 
 class CaseChanged(Exception):
@@ -119,7 +124,7 @@ def may_see_identity(actor: Actor, case: Case) -> bool:
     return case.identity_revealed_on is not None and (actor.is_lead or case.assignee_id == actor.id)
 
 
-def open_case(ctx: Context, session: Session, case_id: int, keyring: dict[str, KeyPair]) -> CaseFile:
+def open_case(ctx: Context, session: Session, case_id: int, keyring: Mapping[str, KeyPair]) -> CaseFile:
     """Decrypt a case for an inspector allowed to see it; the view is written to the audit trail."""
     opened = read_case(ctx, session, case_id, keyring)
     with ctx.db.transaction() as write:
@@ -127,7 +132,7 @@ def open_case(ctx: Context, session: Session, case_id: int, keyring: dict[str, K
     return opened
 
 
-def read_case(ctx: Context, session: Session, case_id: int, keyring: dict[str, KeyPair]) -> CaseFile:
+def read_case(ctx: Context, session: Session, case_id: int, keyring: Mapping[str, KeyPair]) -> CaseFile:
     """The decrypted case, without an audit event: every caller records its own reason for reading it."""
     case = session.scalars(select(Case).where(Case.id == case_id).options(selectinload(Case.messages))).one_or_none()
     if case is None or not may_see(ctx.actor, case):
@@ -173,7 +178,7 @@ def read_case(ctx: Context, session: Session, case_id: int, keyring: dict[str, K
     return CaseFile(case, report, files.get(None, []), timeline, identity)
 
 
-def open_for_export(ctx: Context, session: Session, case_id: int, keyring: dict[str, KeyPair]) -> CaseFile:
+def open_for_export(ctx: Context, session: Session, case_id: int, keyring: Mapping[str, KeyPair]) -> CaseFile:
     """A lead's handover export: the whole case, the identity only if already revealed; audited first."""
     if not ctx.actor.is_lead:
         raise NotAllowed
@@ -185,7 +190,7 @@ def open_for_export(ctx: Context, session: Session, case_id: int, keyring: dict[
 
 
 def open_file(
-    ctx: Context, session: Session, case_id: int, file_id: int, keyring: dict[str, KeyPair]
+    ctx: Context, session: Session, case_id: int, file_id: int, keyring: Mapping[str, KeyPair]
 ) -> tuple[Attachment, attachments.FileInfo]:
     """A file of a case the actor may see, ready to stream; the decryption is audited before a byte goes out."""
     case = session.get(Case, case_id)
@@ -398,10 +403,10 @@ def _public_key(session: Session, case: Case) -> bytes:
     return session.scalars(select(IntakeKey.public_key).where(IntakeKey.id == case.intake_key_id)).one()
 
 
-def _private_key(keyring: dict[str, KeyPair], case: Case) -> bytes:
+def _private_key(keyring: Mapping[str, KeyPair], case: Case) -> bytes:
     pair = keyring.get(case.intake_key_id)
     if pair is None:
-        raise NotAllowed  # a key this login does not hold
+        raise KeyNotHeld
     return pair.private
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import textwrap
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -39,7 +39,7 @@ def export_case(
     ctx: Context,
     session: Session,
     case_id: int,
-    keyring: dict[str, KeyPair],
+    keyring: Mapping[str, KeyPair],
     texts: Callable[[CaseFile], list[tuple[str, str]]],
 ) -> tuple[CaseFile, Iterator[bytes]]:
     """The opened case and its archive as a stream. `texts` renders the readable documents (report,

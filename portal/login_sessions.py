@@ -14,8 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from crypto.keyring import pack_keyring, unpack_keyring
-from crypto.keys import KeyPair
+from crypto.keyring import Keyring, pack_keyring, unpack_keyring
 from crypto.tokens import new_token, session_id, session_key
 from crypto.wrapping import unwrap_with_key, wrap_with_key
 from portal.models import Inspector, ReviewerSession
@@ -36,14 +35,14 @@ class Lifetime:
         return now - self.idle, now - self.absolute
 
 
-def open_session(session: Session, inspector: Inspector, keyring: dict[str, KeyPair], stage: str, now: datetime) -> str:
+def open_session(session: Session, inspector: Inspector, keyring: Keyring, stage: str, now: datetime) -> str:
     """Store a new session in the caller's transaction; returns the token for the cookie, never stored."""
     token = new_token()
     session.add(
         ReviewerSession(
             id=session_id(token),
             inspector_id=inspector.id,
-            wrapped_keyring=wrap_with_key(pack_keyring(pair.private for pair in keyring.values()), session_key(token)),
+            wrapped_keyring=wrap_with_key(pack_keyring(keyring), session_key(token)),
             stage=stage,
             created_at=now,
             last_seen_at=now,
@@ -63,7 +62,7 @@ def find_session(session: Session, token: str, lifetime: Lifetime, now: datetime
     return row
 
 
-def keyring_of(row: ReviewerSession, token: str) -> dict[str, KeyPair]:
+def keyring_of(row: ReviewerSession, token: str) -> Keyring:
     return unpack_keyring(unwrap_with_key(row.wrapped_keyring, session_key(token)))
 
 

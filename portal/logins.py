@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from crypto import wrapping
 from crypto.errors import DecryptionError
-from portal import accounts, audit, totp
+from portal import accounts, audit, intake_keys, totp
 from portal.db import Database
 from portal.login_sessions import READY, SETUP, Lifetime, open_session, purge_expired
 from portal.models import Inspector
@@ -92,13 +92,22 @@ def log_in(db: Database, credentials: Credentials, settings: LoginSettings, now:
         if step is None:
             return _fail(db, settings, inspector, Failure.CODE, now)
     try:
-        keyring = accounts.unwrap_keyring(inspector, credentials.password)
+        held = accounts.unwrap_keyring(inspector, credentials.password)
     except (DecryptionError, ValueError):
         # The hash matched but the copy does not open: the row was tampered with. Refuse, loudly in the trail.
         return _fail(db, settings, inspector, Failure.PASSWORD, now)
 
     stage = READY if inspector.totp_enrolled and not inspector.must_change_password else SETUP
     values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
+    # Intake keys a rotation granted since the last login join the person's own copy, re-wrapped under the
+    # password they just typed (a copy without a grant key gets one, so the next rotation reaches it).
+    with db.session() as session:
+        keyring, settled = intake_keys.claim_grants(held, intake_keys.pending_grants(session, inspector.id))
+    received = sorted(set(keyring.intake) - set(held.intake))
+    if received or keyring.grant is None:
+        copy = accounts.wrap_copy(keyring, credentials.password, settings.cost)
+        keyring = copy.keyring
+        values.update(wrapped_keyring=copy.blob, grant_public_key=copy.grant_public_key)
     if hasher.check_needs_rehash(inspector.password_hash):
         values["password_hash"] = hasher.hash(credentials.password)
     if not inspector.totp_enrolled:
@@ -109,6 +118,7 @@ def log_in(db: Database, credentials: Credentials, settings: LoginSettings, now:
         # The check above read the last used step outside this transaction: claim the step atomically.
         if step is None or use_step(session, inspector.id, step):
             session.execute(update(Inspector).where(Inspector.id == inspector.id).values(**values))
+            intake_keys.delete_grants(session, inspector.id, settled)
             purge_expired(session, settings.lifetime, now)
             token = open_session(session, inspector, keyring, stage, now)
             audit.record(
@@ -117,7 +127,7 @@ def log_in(db: Database, credentials: Credentials, settings: LoginSettings, now:
                 audit.Action.LOGIN,
                 actor_id=inspector.id,
                 actor=inspector.username,
-                detail={"stage": stage},
+                detail={"stage": stage, **({"keys_received": received} if received else {})},
                 now=now,
             )
             return LoginResult(token=token, stage=stage)

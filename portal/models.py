@@ -189,6 +189,9 @@ class Inspector(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     # The inspector's copy of the intake private keys; None once the account is deactivated.
     wrapped_keyring: Mapped[bytes | None]
+    # The public half of the grant key inside that copy: a rotated-in intake key is sealed to it
+    # (KeyGrant). None for a copy made before rotation existed, until the person's next login.
+    grant_public_key: Mapped[bytes | None]
     encrypted_totp_secret: Mapped[bytes]
     totp_enrolled: Mapped[bool] = mapped_column(default=False)
     # The last TOTP time step accepted: a code is good once only.
@@ -198,6 +201,18 @@ class Inspector(Base):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class KeyGrant(Base):
+    """An intake private key sealed to one inspector's grant key by a rotation, until their next login
+    adds it to their own copy (crypto/keyring.py)."""
+
+    __tablename__ = "key_grants"
+
+    inspector_id: Mapped[int] = mapped_column(ForeignKey("inspectors.id", ondelete="CASCADE"), primary_key=True)
+    intake_key_id: Mapped[str] = mapped_column(ForeignKey("intake_keys.id"), primary_key=True)
+    sealed_private_key: Mapped[bytes]
+    granted_on: Mapped[date]
 
 
 class ReviewerSession(Base):

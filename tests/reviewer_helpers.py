@@ -10,6 +10,7 @@ import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
 
+from crypto.keyring import Keyring
 from crypto.keys import KeyPair, key_id
 from crypto.wrapping import TESTING, wrap_with_passphrase
 from portal import accounts, totp
@@ -62,14 +63,14 @@ def make_person(app: Flask, keys: KeyPair, username: str, role: Role, *, enrolle
         username=username,
         display_name=f"Thanh tra {username}",
         role=role,
-        keyring={key_id(keys.public): keys},
+        keyring=Keyring({key_id(keys.public): keys}),
         cost=TESTING,
         app_secret_key=app.config["SECRET_KEY"],
     )
     password, secret = account.one_time_password, ""
     if enrolled:
         password, secret = PASSWORD, totp.new_secret()
-        accounts.password_secrets(password, {key_id(keys.public): keys}, TESTING).apply_to(account.inspector)
+        accounts.password_secrets(password, Keyring({key_id(keys.public): keys}), TESTING).apply_to(account.inspector)
         account.inspector.encrypted_totp_secret = totp.encrypt_secret(secret, app.config["SECRET_KEY"])
         account.inspector.totp_enrolled = True
     with app.extensions["portal_db"].transaction() as session:

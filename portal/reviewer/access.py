@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import update
 from werkzeug.wrappers import Response
 
-from crypto.keys import KeyPair
+from crypto.keyring import Keyring
 from portal import audit
 from portal.accounts import Role, utcnow
 from portal.casework import Actor, Context
@@ -62,7 +62,7 @@ class Login:
     token: str
 
     @cached_property
-    def keyring(self) -> dict[str, KeyPair]:
+    def keyring(self) -> Keyring:
         return keyring_of(self.row, self.token)
 
     @property

@@ -7,7 +7,7 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from portal import accounts, audit
+from portal import accounts, audit, intake_keys
 from portal.accounts import Role, utcnow
 from portal.db import get_db, request_session
 from portal.forms import row_id
@@ -17,6 +17,10 @@ from portal.reviewer.access import allow, current_login
 from portal.reviewer.forms import AccountForm, ActionForm
 
 USERNAME_TAKEN = _l("This user name is already taken.")
+OLD_KEYS = _l(
+    "The intake key was rotated after you logged in, so your session cannot give the new key to an account."
+    " Log out, log in again, and add the account then."
+)
 DEACTIVATED = _l("The account was deactivated; its copy of the keys and its sessions were deleted.")
 UNLOCKED = _l("The account was unlocked.")
 NOT_YOURSELF = _l("You cannot deactivate your own account.")
@@ -41,6 +45,9 @@ ACTION_LABELS = {
     audit.Action.MESSAGE_SENT: _l("Message to the reporter"),
     audit.Action.NOTE_ADDED: _l("Internal note"),
     audit.Action.AUDIT_VIEWED: _l("Audit trail viewed"),
+    audit.Action.KEY_CREATED: _l("Intake key created"),
+    audit.Action.KEY_ROTATED: _l("Intake key rotated"),
+    audit.Action.RECOVERY_PASSPHRASE_CHANGED: _l("Recovery passphrase changed"),
 }
 
 
@@ -70,6 +77,9 @@ def _create(form: AccountForm) -> accounts.NewAccount | None:
     username = form.username.data
     if accounts.username_taken(request_session(), username):
         form.username.errors = [str(USERNAME_TAKEN)]
+        return None
+    if intake_keys.active_key_id(request_session()) not in login.keyring.intake:
+        form.username.errors = [str(OLD_KEYS)]
         return None
     account = accounts.new_account(
         username=username,

@@ -110,7 +110,7 @@ def _finish_setup(login: Login, new_password: str, step: int) -> None:
         target.totp_last_step = step
         # The setup session becomes a full one under a new token, as at any change of privilege.
         close_session(write, login.token)
-        token = open_session(write, target, login.keyring, READY, now)
+        token = open_session(write, target, secrets.copy.keyring, READY, now)
         key = current_app.config["AUDIT_KEY"]
         for action in (audit.Action.PASSWORD_CHANGED, audit.Action.TOTP_ENROLLED):
             audit.record(write, key, action, actor_id=target.id, actor=target.username, now=now)

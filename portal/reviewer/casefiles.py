@@ -48,6 +48,9 @@ NEEDS_TEXT = _l("This step needs a text.")
 NEEDS_BODY = _l("Name the body the case goes to.")
 NEEDS_EXTENSION = _l("Choose the kind of extension.")
 NOT_A_CASE = _l("No other case has this reference.")
+KEY_NOT_HELD = _l(
+    "This case is sealed to a newer intake key than your login holds. Log out and log in again to receive it."
+)
 NOT_POSSIBLE = _l("This step is not possible for this case now (for example, no further extension is allowed).")
 
 
@@ -71,7 +74,7 @@ def queue() -> str:
 
 @bp.get("/cases/<id:case_id>")
 @allow(*CASE_ROLES)
-def case(case_id: int) -> tuple[str, int]:
+def case(case_id: int) -> Response | tuple[str, int]:
     return _case_page(case_id)
 
 
@@ -171,7 +174,7 @@ def message(case_id: int) -> Response | tuple[str, int]:
 def download(case_id: int, file_id: int) -> Response:
     """An evidence file, decrypted as it is sent; audited before the first byte."""
     try:
-        row, info = casework.open_file(context(), request_session(), case_id, file_id, current_login().keyring)
+        row, info = casework.open_file(context(), request_session(), case_id, file_id, current_login().keyring.intake)
     except NotAllowed:
         abort(404)
     return file_response(get_db(), row, info)
@@ -182,7 +185,7 @@ def download(case_id: int, file_id: int) -> Response:
 def export(case_id: int) -> Response:
     try:
         opened, archive = handover.export_case(
-            context(), request_session(), case_id, current_login().keyring, _handover_texts
+            context(), request_session(), case_id, current_login().keyring.intake, _handover_texts
         )
     except NotAllowed:
         abort(404)
@@ -276,10 +279,13 @@ def _act(
 
 def _case_page(
     case_id: int, status: int = 200, transition_forms: dict[str, TransitionForm] | None = None, **forms: Any
-) -> tuple[str, int]:
+) -> Response | tuple[str, int]:
     login = current_login()
     try:
-        opened = casework.open_case(context(), request_session(), case_id, login.keyring)
+        opened = casework.open_case(context(), request_session(), case_id, login.keyring.intake)
+    except casework.KeyNotHeld:
+        flash(str(KEY_NOT_HELD))
+        return redirect(url_for("reviewer.queue"))
     except NotAllowed:
         abort(404 if request_session().get(Case, case_id) is None else 403)
     case = opened.case

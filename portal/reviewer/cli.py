@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect
 
-from crypto import wrapping
-from crypto.errors import DecryptionError
-from crypto.keys import KeyPair, generate_keypair, key_id, public_key_b64
-from portal import accounts, audit
+from crypto.keyring import Keyring
+from crypto.keys import public_key_b64
+from portal import accounts, audit, intake_keys
 from portal.db import get_db
 from portal.demo import demo_group
 from portal.migrate import upgrade
 from portal.models import IntakeKey
-from portal.workdays import today
 
 RECOVERY_PASSPHRASE_VARIABLE = "INTAKE_RECOVERY_PASSPHRASE"
 
@@ -44,7 +44,7 @@ def db_upgrade() -> None:
     click.echo("Database is up to date.")
 
 
-@click.group("keys", cls=AppGroup, help="The intake key pair.")
+@click.group("keys", cls=AppGroup, help="The intake key pairs.")
 def keys_group() -> None:
     pass
 
@@ -55,32 +55,114 @@ def keys_init(as_json: bool) -> None:
     db = get_db()
     if not inspect(db.engine).has_table(IntakeKey.__tablename__):
         raise click.ClickException("The database has no schema yet: run `flask --app wsgi:reviewer db upgrade` first.")
-    with db.session() as session:
-        if session.scalars(select(IntakeKey).where(IntakeKey.active)).first() is not None:
-            raise click.ClickException("An intake key pair already exists; it is never replaced silently.")
-
-    pair = generate_keypair()
-    passphrase = wrapping.generate_recovery_passphrase()
-    wrapped = wrapping.wrap_with_passphrase(pair.private, passphrase, current_app.config["KDF_COST"])
-    record = IntakeKey(
-        id=key_id(pair.public),
-        public_key=pair.public,
-        recovery_wrapped_private_key=wrapped,
-        created_on=today(),
-        active=True,
-    )
-    with db.transaction() as session:
-        session.add(record)
-
-    public = public_key_b64(pair.public)
+    config = current_app.config
+    try:
+        created, passphrase = intake_keys.create_first(db, config["KDF_COST"], config["AUDIT_KEY"])
+    except intake_keys.KeyAlreadyExists:
+        raise click.ClickException(
+            "An intake key pair already exists; it is never replaced silently (see `keys rotate`)."
+        ) from None
+    public = public_key_b64(created.pair.public)
     if as_json:
-        click.echo(json.dumps({"key_id": record.id, "public_key": public, "recovery_passphrase": passphrase}))
+        click.echo(json.dumps({"key_id": created.id, "public_key": public, "recovery_passphrase": passphrase}))
         return
-    click.echo(f"Intake key {record.id} created.")
+    click.echo(f"Intake key {created.id} created.")
     click.echo(f"INTAKE_PUBLIC_KEY={public}")
+    _print_passphrase(passphrase)
+
+
+@keys_group.command(
+    "rotate",
+    help="Make a new intake key pair for new reports, keep the old ones (wrapped) for old cases, and grant the new "
+    "key to every active account. Needs the recovery passphrase.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object, for scripts.")
+def keys_rotate(as_json: bool) -> None:
+    config = current_app.config
+    with _recovery_errors():
+        created = intake_keys.rotate(get_db(), _typed_recovery_passphrase(), config["KDF_COST"], config["AUDIT_KEY"])
+    public = public_key_b64(created.pair.public)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "key_id": created.id,
+                    "public_key": public,
+                    "granted_to": created.granted_to,
+                    "not_granted": created.not_granted,
+                }
+            )
+        )
+        return
+    click.echo(f"Intake key {created.id} created; earlier keys are retired and kept for their cases.")
+    click.echo(f"Granted to {len(created.granted_to)} accounts; each receives it at their next login.")
+    if created.not_granted:
+        click.echo(
+            "Not granted (their copy predates key rotation; they must log in once, then rotate again): "
+            + ", ".join(created.not_granted)
+        )
+    click.echo("")
+    click.echo("Now put this line in the citizen portal's environment and restart it:")
+    click.echo(f"INTAKE_PUBLIC_KEY={public}")
+
+
+@keys_group.command("list", help="Every intake key: when it was made, whether it is the active one, its cases.")
+def keys_list() -> None:
+    with get_db().session() as session:
+        rows = intake_keys.statuses(session)
+    if not rows:
+        raise click.ClickException("There is no intake key yet: run `flask --app wsgi:reviewer keys init` first.")
+    click.echo(f"{'key id':<18}{'created':<12}{'state':<9}{'cases':>7}{'grants waiting':>16}")
+    for row in rows:
+        state = "active" if row.active else "retired"
+        click.echo(f"{row.id:<18}{row.created_on.isoformat():<12}{state:<9}{row.cases:>7}{row.pending_grants:>16}")
+
+
+@keys_group.command(
+    "change-recovery",
+    help="Re-wrap every intake key under a new recovery passphrase; print it once. Needs the current one.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object, for scripts.")
+def keys_change_recovery(as_json: bool) -> None:
+    config = current_app.config
+    with _recovery_errors():
+        passphrase = intake_keys.change_recovery_passphrase(
+            get_db(), _typed_recovery_passphrase(), config["KDF_COST"], config["AUDIT_KEY"]
+        )
+    if as_json:
+        click.echo(json.dumps({"recovery_passphrase": passphrase}))
+        return
+    click.echo("Every intake key is now wrapped under a new recovery passphrase; the old one opens nothing here.")
+    click.echo("Backups made before this still open with the old passphrase: keep or destroy them knowingly.")
+    _print_passphrase(passphrase)
+
+
+def _print_passphrase(passphrase: str) -> None:
     click.echo("")
     click.echo("Recovery passphrase (shown once; write it on paper and keep it offline):")
     click.echo(f"    {passphrase}")
+
+
+def _typed_recovery_passphrase() -> str:
+    return os.environ.get(RECOVERY_PASSPHRASE_VARIABLE) or click.prompt("Recovery passphrase", hide_input=True)
+
+
+def _recovery_keyring() -> Keyring:
+    """Every intake key pair, opened with the recovery passphrase from the environment or a prompt."""
+    with _recovery_errors():
+        return intake_keys.recovery_keyring(get_db(), _typed_recovery_passphrase())
+
+
+@contextmanager
+def _recovery_errors() -> Iterator[None]:
+    try:
+        yield
+    except intake_keys.NoIntakeKey:
+        raise click.ClickException(
+            "There is no intake key yet: run `flask --app wsgi:reviewer keys init` first."
+        ) from None
+    except intake_keys.WrongRecoveryPassphrase:
+        raise click.ClickException("The recovery passphrase does not open the intake keys.") from None
 
 
 @click.group("inspectors", cls=AppGroup, help="Inspector accounts.")
@@ -125,24 +207,6 @@ def inspectors_add(username: str, role: str, display_name: str | None, as_json: 
     click.echo(f"Account {username} ({role}) created.")
     click.echo(f"One-time password (must be changed at first login): {account.one_time_password}")
     click.echo("The authenticator key is made at the first login and shown only to the person.")
-
-
-def _recovery_keyring() -> dict[str, KeyPair]:
-    """Every intake private key, opened with the recovery passphrase from the environment or a prompt."""
-    with get_db().session() as session:
-        records = list(session.scalars(select(IntakeKey).order_by(IntakeKey.created_on)))
-    if not records:
-        raise click.ClickException("There is no intake key yet: run `flask --app wsgi:reviewer keys init` first.")
-    typed = os.environ.get(RECOVERY_PASSPHRASE_VARIABLE) or click.prompt("Recovery passphrase", hide_input=True)
-    passphrase = wrapping.normalise_recovery_passphrase(typed)
-    try:
-        pairs = [
-            KeyPair.from_private(wrapping.unwrap_with_passphrase(record.recovery_wrapped_private_key, passphrase))
-            for record in records
-        ]
-    except DecryptionError:
-        raise click.ClickException("The recovery passphrase does not open the intake key.") from None
-    return {key_id(pair.public): pair for pair in pairs}
 
 
 @click.group("audit", cls=AppGroup, help="The audit trail.")

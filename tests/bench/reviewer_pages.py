@@ -270,6 +270,7 @@ def seed(url: str, cases: int, rnd: random.Random, keys: Any, secret_key: str, l
     """Migrate, record the intake key, insert the inspectors and the cases; returns the lead's TOTP key."""
     from sqlalchemy import insert, select
 
+    from crypto.keyring import Keyring
     from crypto.keys import key_id
     from crypto.wrapping import INTERACTIVE, generate_recovery_passphrase, wrap_with_passphrase
     from portal import accounts, totp
@@ -296,11 +297,11 @@ def seed(url: str, cases: int, rnd: random.Random, keys: Any, secret_key: str, l
         username=USERNAME,
         display_name="Trưởng đoàn Benchmark",
         role=Role.LEAD,
-        keyring={kid: keys},
+        keyring=Keyring({kid: keys}),
         cost=INTERACTIVE,
         app_secret_key=secret_key,
     )
-    accounts.password_secrets(PASSWORD, {kid: keys}, INTERACTIVE).apply_to(lead.inspector)
+    accounts.password_secrets(PASSWORD, Keyring({kid: keys}), INTERACTIVE).apply_to(lead.inspector)
     # Enrolled already, with a key the benchmark knows (a real account gets its key at its first login).
     lead_totp_secret = totp.new_secret()
     lead.inspector.encrypted_totp_secret = totp.encrypt_secret(lead_totp_secret, secret_key)
@@ -751,6 +752,7 @@ def profile(env: dict[str, str], pages: list[Page], lead_id: int, keys: Any, run
 
     from sqlalchemy import event
 
+    from crypto.keyring import Keyring
     from crypto.keys import key_id
     from portal import casework, create_reviewer_app, triage
     from portal import statistics as stats_module
@@ -763,7 +765,7 @@ def profile(env: dict[str, str], pages: list[Page], lead_id: int, keys: Any, run
     app = create_reviewer_app(env)
     db = app.extensions["portal_db"]
     with db.transaction() as write:
-        token = open_session(write, write.get(Inspector, lead_id), {key_id(keys.public): keys}, READY, utcnow())
+        token = open_session(write, write.get(Inspector, lead_id), Keyring({key_id(keys.public): keys}), READY, utcnow())
     client = app.test_client()
     with client.session_transaction() as cookie:
         cookie[access.TOKEN] = token

@@ -28,7 +28,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, inspect, make_url, select, text
 
 from crypto.errors import CryptoError, WrongPassphrase
-from crypto.keyring import unpack_keyring
+from crypto.keyring import Keyring, unpack_keyring
 from crypto.keys import KeyPair, key_id
 from crypto.tokens import session_id, session_key
 from crypto.wrapping import unwrap_with_key
@@ -133,8 +133,8 @@ def finish_setup(browser: FlaskClient, person: Person, new_password: str) -> Non
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
-def holds_intake_key(keyring: dict[str, KeyPair], keys: KeyPair) -> bool:
-    pair = keyring.get(key_id(keys.public))
+def holds_intake_key(keyring: Keyring, keys: KeyPair) -> bool:
+    pair = keyring.intake.get(key_id(keys.public))
     return pair is not None and pair.private == keys.private
 
 
@@ -390,7 +390,7 @@ def test_a_wrong_recovery_passphrase_creates_nothing(
     events = count(reviewer_app, AuditEvent)
     result = reviewer_app.test_cli_runner().invoke(args=["inspectors", "add", "mole", "--role", "admin", "--json"])
     assert result.exit_code != 0
-    assert "The recovery passphrase does not open the intake key." in result.output
+    assert "The recovery passphrase does not open the intake keys." in result.output
     assert "password" not in result.output.lower().replace("passphrase", "")
     assert count(reviewer_app, Inspector) == people
     assert count(reviewer_app, Inspector, Inspector.username == "mole") == 0
