@@ -15,7 +15,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response
 
-from portal import db, errors, i18n, ratelimit, security_headers
+from portal import db, doctor_command, errors, health, i18n, ratelimit, security_headers
 from portal.forms import MAX_ROW_ID
 from portal.settings import INSTANCE_DIR, PROJECT_ROOT, AppKind, load_settings
 from portal.uploads import Limits, UploadRequest
@@ -50,6 +50,8 @@ def _base_app(kind: AppKind, env: Mapping[str, str] | None) -> Flask:
     csrf.init_app(app)
     security_headers.init_app(app)
     errors.init_app(app)
+    app.register_blueprint(health.bp)
+    doctor_command.init_app(app)
     return app
 
 

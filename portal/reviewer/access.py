@@ -28,7 +28,8 @@ from portal.login_sessions import READY, SETUP, Lifetime, close_session, find_se
 from portal.models import Inspector, ReviewerSession
 from portal.workdays import today, vietnam_calendar
 
-PUBLIC_ENDPOINTS = frozenset({"static", "reviewer.login", "root"})
+# /healthz says only whether the database answers (portal/health.py).
+PUBLIC_ENDPOINTS = frozenset({"static", "reviewer.login", "root", "health.healthz"})
 TOKEN = "token"
 SESSION_ENDED = _l("Your session has ended. Log in again to continue.")
 

@@ -3,7 +3,7 @@
 What this proves:
 - every route, crawled from the URL map with every method it allows, refuses an anonymous
   request (a redirect to the login page, 403 or 405) and never shows report text; only the
-  login page and static files answer 200, and "/" only redirects;
+  login page, static files and /healthz answer 200, and "/" only redirects;
 - roles are enforced: an admin never opens a case, an inspector never opens the admin pages and
   cannot assign or reveal;
 - deny by default: a route added without `@allow` answers 403 even to a logged-in lead or admin;
@@ -91,8 +91,8 @@ def logged_in(client: FlaskClient, person: Person, **kwargs: Any) -> FlaskClient
 # --- anonymous crawl ---------------------------------------------------------------------------
 
 
-def test_public_allowlist_is_exactly_login_static_and_root() -> None:
-    assert PUBLIC_ENDPOINTS == {"static", "reviewer.login", "root"}
+def test_public_allowlist_is_exactly_login_static_root_and_healthz() -> None:
+    assert PUBLIC_ENDPOINTS == {"static", "reviewer.login", "root", "health.healthz"}
 
 
 def test_every_route_refuses_an_anonymous_request(
@@ -115,7 +115,7 @@ def test_every_route_refuses_an_anonymous_request(
                 crawled += 1
                 where = f"{method} {path} -> {response.status_code}"
                 assert NARRATIVE.encode() not in body, where
-                if rule.endpoint in ("static", "reviewer.login"):
+                if rule.endpoint in ("static", "reviewer.login", "health.healthz"):
                     if method in ("GET", "HEAD", "OPTIONS"):
                         assert response.status_code == 200, where
                         answered_200.add(rule.endpoint)
@@ -129,7 +129,7 @@ def test_every_route_refuses_an_anonymous_request(
                 else:
                     assert is_login_redirect(response, lang_of(path)) or response.status_code in (403, 405), where
     assert crawled > 60
-    assert answered_200 == {"static", "reviewer.login"}
+    assert answered_200 == {"static", "reviewer.login", "health.healthz"}
     # "/" leads to the login page, never to content.
     assert reviewer.get("/", follow_redirects=True).request.path == "/vi/login"
     # Nothing an anonymous request did was stored (no case act, no audit event, no session).
