@@ -8,13 +8,13 @@ so concurrent filings never hold the database for long (DESIGN.md section 7).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, lazyload, load_only
 
 from crypto.keys import KeyPair, key_id
 from crypto.receipts import (
@@ -38,6 +38,19 @@ IDENTITY_KIND = "identity"
 MESSAGE_KIND = "message"
 REPORTER = "reporter"
 INSPECTOR = "inspector"
+
+# What the reporter's pages and a reopening read, and no other column: the citizen portal's database
+# role may read nothing else (portal/db_roles.py), so a query loading whole rows would be refused.
+_CLOCK_COLUMNS = tuple(getattr(Case, field.name) for field in fields(lifecycle.Clock))
+_REPORTER_CASE_COLUMNS = (
+    Case.report_type, Case.received_on, Case.reporter_public_key, Case.reporter_salt, Case.sealed_report_for_reporter,
+    *_CLOCK_COLUMNS,
+)  # fmt: skip
+_REPORTER_MESSAGE_COLUMNS = (Message.author, Message.sent_on, Message.sealed_for_reporter)
+_REPORTER_FILE_COLUMNS = (
+    Attachment.message_id, Attachment.author, Attachment.sent_on, Attachment.stream_header,
+    Attachment.sealed_for_reporter,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -148,7 +161,12 @@ class ReporterCase:
     def files_by_message(self, session: Session) -> dict[int | None, list[ReporterFile]]:
         """Files named from the reporter's own sealed copies, by the message they came with (None: the report)."""
         grouped: dict[int | None, list[ReporterFile]] = {}
-        query = select(Attachment).where(Attachment.case_id == self.case.id).order_by(Attachment.id)
+        query = (
+            select(Attachment)
+            .where(Attachment.case_id == self.case.id)
+            .options(load_only(*_REPORTER_FILE_COLUMNS))
+            .order_by(Attachment.id)
+        )
         for row in session.scalars(query):
             info = attachments.open_info(row.sealed_for_reporter, self.key.private)
             grouped.setdefault(row.message_id, []).append(ReporterFile(row.id, row.author, row.sent_on, info))
@@ -165,10 +183,20 @@ class ReporterCase:
             for message in self.case.messages
         ]
 
+    def reloaded(self, session: Session) -> ReporterCase:
+        """The case read again in a new snapshot, after the reporter added to it. (Refreshing the expired
+        object instead would read every column, which the citizen portal's role may not.)"""
+        case_id = self.case.id
+        session.rollback()
+        case = session.scalars(_reporter_case_query().where(Case.id == case_id)).unique().one()
+        return replace(self, case=case)
+
     def file(self, session: Session, attachment_id: int) -> tuple[Attachment, attachments.FileInfo] | None:
         """One of this case's files with what the reporter's copy says of it; None for any other id."""
         row = session.scalars(
-            select(Attachment).where(Attachment.id == attachment_id, Attachment.case_id == self.case.id)
+            select(Attachment)
+            .where(Attachment.id == attachment_id, Attachment.case_id == self.case.id)
+            .options(load_only(*_REPORTER_FILE_COLUMNS))
         ).one_or_none()
         if row is None:
             return None
@@ -179,11 +207,19 @@ def find_by_receipt(session: Session, pepper: bytes, receipt_text: str) -> Repor
     """The case behind a typed receipt, or None. Raises ReceiptFormatError for a mistyped code,
     before any lookup, so a typo costs no database work and tells the person to check the code."""
     canonical = parse_receipt(receipt_text)
-    query = select(Case).where(Case.lookup_id == lookup_id(pepper, canonical)).options(joinedload(Case.messages))
+    query = _reporter_case_query().where(Case.lookup_id == lookup_id(pepper, canonical))
     case = session.scalars(query).unique().one_or_none()
     if case is None:
         return None
     return ReporterCase(case, canonical, reporter_keypair(canonical, case.reporter_salt))
+
+
+def _reporter_case_query() -> Select[Case]:
+    return select(Case).options(
+        load_only(*_REPORTER_CASE_COLUMNS),
+        joinedload(Case.messages).load_only(*_REPORTER_MESSAGE_COLUMNS),
+        lazyload("*"),  # not the inspectors' categories
+    )
 
 
 def clock_values(clock: lifecycle.Clock) -> dict[str, Any]:
@@ -235,13 +271,19 @@ def add_reporter_message(
 
 
 def _reopen_if_waiting(session: Session, case_id: int, sent_on: date) -> None:
-    case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).one()
+    query = select(Case).where(Case.id == case_id).options(load_only(Case.report_type, *_CLOCK_COLUMNS), lazyload("*"))
+    case = session.scalars(query.with_for_update()).one()
     waiting_in = case.state
     if State(waiting_in) in REOPENED_BY_REPORTER:
         clock = lifecycle.reopen_by_reporter(
             clock_of(case), sent_on, vietnam_calendar(), identified=case.report_type in IDENTIFIED_TYPES
         )
         session.execute(update(Case).where(Case.id == case.id).values(**clock_values(clock)))
-        session.add(
-            CaseEvent(case_id=case.id, occurred_on=sent_on, kind="transition", from_state=waiting_in, to_state=clock.state)
+        # Inline: the new row's id is not read back, since the timeline is not the citizen portal's to read.
+        session.execute(
+            insert(CaseEvent.__table__)
+            .inline()
+            .values(
+                case_id=case.id, occurred_on=sent_on, kind="transition", from_state=waiting_in, to_state=clock.state
+            )
         )

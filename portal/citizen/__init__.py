@@ -119,7 +119,7 @@ def message() -> tuple[str, int]:
     except CannotClean as error:
         form.files.errors.append(cannot_clean_message(error))
         return _status_page(found, form, status=400)
-    request_session().rollback()  # end the read snapshot: the case reloads with the new message
+    found = found.reloaded(request_session())
     return _status_page(found, MessageForm(formdata=None, receipt=found.receipt), sent=True)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import inspect
 
 from crypto.keyring import Keyring
 from crypto.keys import public_key_b64
-from portal import accounts, audit, intake_keys
+from portal import accounts, audit, db_roles, intake_keys
 from portal.db import get_db
 from portal.demo import demo_group
 from portal.migrate import upgrade
@@ -42,6 +42,19 @@ def db_group() -> None:
 def db_upgrade() -> None:
     upgrade(current_app.config["DATABASE_URL"])
     click.echo("Database is up to date.")
+
+
+@db_group.command("roles", help="Create the apps' roles and grant each exactly what it needs (run as the owner).")
+@click.option("--citizen", default="portal_citizen", show_default=True, help="The citizen portal's role.")
+@click.option("--reviewer", default="portal_reviewer", show_default=True, help="The reviewer app's role.")
+def db_roles_command(citizen: str, reviewer: str) -> None:
+    try:
+        applied = db_roles.apply(get_db().engine, citizen, reviewer)
+    except db_roles.RoleError as error:
+        raise click.ClickException(str(error)) from None
+    for role in applied.created:
+        click.echo(f"Created role {role} (LOGIN, no password).")
+    click.echo(f"Schema {applied.schema}: {citizen} and {reviewer} hold exactly their grants.")
 
 
 @click.group("keys", cls=AppGroup, help="The intake key pairs.")
