@@ -75,6 +75,9 @@ class Action(StrEnum):
     KEY_CREATED = auto()
     KEY_ROTATED = auto()
     RECOVERY_PASSPHRASE_CHANGED = auto()
+    # Backups of the whole database (command line)
+    BACKUP_CREATED = auto()
+    BACKUP_RESTORED = auto()
 
 
 @dataclass

@@ -62,6 +62,17 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
+def _public_key(env: Mapping[str, str], name: str) -> bytes | None:
+    """An X25519 public key in base64, or None when unset; a mangled one stops the app, never seals to junk."""
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return parse_public_key_b64(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} is invalid: {exc}") from exc
+
+
 def load_settings(kind: AppKind, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Flask config for one app; tests pass their own `env` instead of touching os.environ."""
     env = os.environ if env is None else env
@@ -109,18 +120,16 @@ def load_settings(kind: AppKind, env: Mapping[str, str] | None = None) -> dict[s
         settings["AUDIT_KEY"] = _secret(env, "AUDIT_KEY", production).encode()
         settings["SESSION_IDLE_MINUTES"] = _positive_int(env, "SESSION_IDLE_MINUTES", 30)
         settings["SESSION_MAX_HOURS"] = _positive_int(env, "SESSION_MAX_HOURS", 8)
+        # `backup create` encrypts to it; the private half stays offline. Optional: unset means no backups.
+        settings["BACKUP_PUBLIC_KEY"] = _public_key(env, "BACKUP_PUBLIC_KEY")
 
     if kind == "citizen":
         settings["RECEIPT_PEPPER"] = _secret(env, "RECEIPT_PEPPER", production).encode()
-        public_key_text = env.get("INTAKE_PUBLIC_KEY", "").strip()
-        if not public_key_text:
+        settings["INTAKE_PUBLIC_KEY"] = _public_key(env, "INTAKE_PUBLIC_KEY")
+        if settings["INTAKE_PUBLIC_KEY"] is None:
             raise ConfigurationError(
                 "INTAKE_PUBLIC_KEY is not set: create the intake key pair with "
                 "`flask --app wsgi:reviewer keys init` and configure its public key"
             )
-        try:
-            settings["INTAKE_PUBLIC_KEY"] = parse_public_key_b64(public_key_text)
-        except ValueError as exc:
-            raise ConfigurationError(f"INTAKE_PUBLIC_KEY is invalid: {exc}") from exc
 
     return settings

@@ -48,6 +48,8 @@ ACTION_LABELS = {
     audit.Action.KEY_CREATED: _l("Intake key created"),
     audit.Action.KEY_ROTATED: _l("Intake key rotated"),
     audit.Action.RECOVERY_PASSPHRASE_CHANGED: _l("Recovery passphrase changed"),
+    audit.Action.BACKUP_CREATED: _l("Backup created"),
+    audit.Action.BACKUP_RESTORED: _l("Backup restored"),
 }
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import inspect
 from crypto.keyring import Keyring
 from crypto.keys import public_key_b64
 from portal import accounts, audit, db_roles, intake_keys
+from portal.backup_cli import backup_group
 from portal.db import get_db
 from portal.demo import demo_group
 from portal.migrate import upgrade
@@ -29,7 +30,7 @@ RECOVERY_PASSPHRASE_VARIABLE = "INTAKE_RECOVERY_PASSPHRASE"
 
 
 def register_commands(app: Flask) -> None:
-    for group in (db_group, keys_group, inspectors_group, audit_group, demo_group):
+    for group in (db_group, keys_group, inspectors_group, audit_group, demo_group, backup_group):
         app.cli.add_command(group)
 
 
