@@ -78,6 +78,9 @@ class Action(StrEnum):
     # Backups of the whole database (command line)
     BACKUP_CREATED = auto()
     BACKUP_RESTORED = auto()
+    # Retention: ended cases deleted once their period is over (command line)
+    CASE_PURGE_STARTED = auto()
+    CASE_PURGED = auto()
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from crypto import wrapping
 from crypto.keys import parse_public_key_b64
+from portal.retention import DEFAULT_RETENTION_YEARS, MAX_RETENTION_YEARS
 
 AppKind = Literal["citizen", "reviewer"]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +74,18 @@ def _public_key(env: Mapping[str, str], name: str) -> bytes | None:
         raise ConfigurationError(f"{name} is invalid: {exc}") from exc
 
 
+def _retention_years(env: Mapping[str, str]) -> dict[str, int]:
+    """Whole years each ended state is kept (RETENTION_YEARS_<STATE>); the defaults are argued in docs/RETENTION.md."""
+    years = {}
+    for state, default in DEFAULT_RETENTION_YEARS.items():
+        name = f"RETENTION_YEARS_{state}"
+        text = env.get(name, "").strip() or str(default)
+        if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_RETENTION_YEARS):
+            raise ConfigurationError(f"{name} must be a whole number of years from 1 to {MAX_RETENTION_YEARS}")
+        years[state] = int(text)
+    return years
+
+
 def load_settings(kind: AppKind, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Flask config for one app; tests pass their own `env` instead of touching os.environ."""
     env = os.environ if env is None else env
@@ -120,6 +133,8 @@ def load_settings(kind: AppKind, env: Mapping[str, str] | None = None) -> dict[s
         settings["AUDIT_KEY"] = _secret(env, "AUDIT_KEY", production).encode()
         settings["SESSION_IDLE_MINUTES"] = _positive_int(env, "SESSION_IDLE_MINUTES", 30)
         settings["SESSION_MAX_HOURS"] = _positive_int(env, "SESSION_MAX_HOURS", 8)
+        # When ended cases are deleted (`cases purge`, the reviewer's retention page).
+        settings["RETENTION_YEARS"] = _retention_years(env)
         # `backup create` encrypts to it; the private half stays offline. Optional: unset means no backups.
         settings["BACKUP_PUBLIC_KEY"] = _public_key(env, "BACKUP_PUBLIC_KEY")
 

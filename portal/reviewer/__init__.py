@@ -18,4 +18,4 @@ RATE_LIMITS: RouteLimits = {
 }
 
 # Importing the view modules registers their routes on `bp`.
-from portal.reviewer import admin, auth, casefiles  # noqa: F401
+from portal.reviewer import admin, auth, casefiles, retention  # noqa: F401

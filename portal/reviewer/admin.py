@@ -50,6 +50,8 @@ ACTION_LABELS = {
     audit.Action.RECOVERY_PASSPHRASE_CHANGED: _l("Recovery passphrase changed"),
     audit.Action.BACKUP_CREATED: _l("Backup created"),
     audit.Action.BACKUP_RESTORED: _l("Backup restored"),
+    audit.Action.CASE_PURGE_STARTED: _l("Case deletion begun (retention)"),
+    audit.Action.CASE_PURGED: _l("Case deleted (retention)"),
 }
 
 

@@ -25,12 +25,13 @@ from portal.db import get_db
 from portal.demo import demo_group
 from portal.migrate import upgrade
 from portal.models import IntakeKey
+from portal.retention_cli import cases_group
 
 RECOVERY_PASSPHRASE_VARIABLE = "INTAKE_RECOVERY_PASSPHRASE"
 
 
 def register_commands(app: Flask) -> None:
-    for group in (db_group, keys_group, inspectors_group, audit_group, demo_group, backup_group):
+    for group in (db_group, keys_group, inspectors_group, audit_group, demo_group, backup_group, cases_group):
         app.cli.add_command(group)
 
 
