@@ -49,8 +49,10 @@ def test_production_reviewer_app_needs_its_secret_and_audit_key() -> None:
     for missing in complete:
         with pytest.raises(ConfigurationError, match=missing):
             load_settings("reviewer", {name: value for name, value in complete.items() if name != missing})
-    with pytest.raises(ConfigurationError, match="SESSION_IDLE_MINUTES"):
-        load_settings("reviewer", {**complete, "SESSION_IDLE_MINUTES": "0"})
+    # "²" and "٣" are digits to Python's str.isdigit, but no whole number an operator meant.
+    for wrong in ("0", "-5", "2.5", "²", "٣"):
+        with pytest.raises(ConfigurationError, match="SESSION_IDLE_MINUTES"):
+            load_settings("reviewer", {**complete, "SESSION_IDLE_MINUTES": wrong})
 
 
 def test_unknown_environment_is_refused() -> None:
