@@ -8,9 +8,13 @@ import multiprocessing
 import os
 
 bind = os.environ.get("CITIZEN_BIND", "127.0.0.1:8080")
+# A unix socket (unix:/run/portal-citizen/gunicorn.sock, config/deploy/systemd/) is made rwx for its owner and
+# group only: the group is nginx's (www-data), so other local users cannot reach the app but through nginx.
+umask = 0o007
 # Sync workers, one request at a time each: on the 2-core benchmark they gave the best throughput
 # and tails (docs/BENCHMARKS.md), and the limiter's in-memory storage is not thread-safe (limits
-# 5.8.0). A buffering proxy (nginx) in front absorbs slow clients, as gunicorn's docs require.
+# 5.8.0). nginx in front (config/deploy/nginx/) buffers answers in memory, so a slow reader holds no worker;
+# request bodies it streams instead of writing them to its disk, so an upload holds a worker while it lasts.
 workers = int(os.environ.get("CITIZEN_WORKERS", multiprocessing.cpu_count() * 2))
 worker_class = os.environ.get("CITIZEN_WORKER_CLASS", "sync")
 threads = int(os.environ.get("CITIZEN_THREADS", "1"))

@@ -8,6 +8,9 @@ import multiprocessing
 import os
 
 bind = os.environ.get("REVIEWER_BIND", "127.0.0.1:8081")
+# A unix socket (unix:/run/portal-reviewer/gunicorn.sock, config/deploy/systemd/) is made rwx for its owner and
+# group only: the group is nginx's (www-data), so other local users cannot reach the app but through nginx.
+umask = 0o007
 # A login runs Argon2id twice (64 MiB each by default): a few sync workers serve a team of
 # inspectors; more would only raise peak memory.
 workers = int(os.environ.get("REVIEWER_WORKERS", multiprocessing.cpu_count() * 2))
