@@ -338,6 +338,7 @@ STATES: dict[str, State] = {
     "reviewer-case": State("vi", case_page, "#message button[type=submit]", "lead"),
     "reviewer-case-error": State("vi", case_with_error, "#note button[type=submit]", "lead"),
     "reviewer-statistics": State("vi", reviewer_path("/vi/statistics"), "#chart-month", "lead"),
+    "reviewer-retention": State("vi", reviewer_path("/vi/retention"), "main h1", "lead"),
     "reviewer-password": State("vi", reviewer_path("/vi/account/password"), "form button.primary", "lead"),
     "reviewer-password-errors": State("vi", submit_empty("/vi/account/password"), "form button.primary", "lead"),
     "reviewer-accounts": State("vi", reviewer_path("/vi/admin/accounts"), "form.narrow button", "admin"),
