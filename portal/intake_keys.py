@@ -57,6 +57,7 @@ class NewIntakeKey:
 @dataclass(frozen=True)
 class KeyStatus:
     id: str
+    public_key: bytes
     created_on: date
     active: bool
     cases: int
@@ -158,7 +159,14 @@ def statuses(session: Session) -> list[KeyStatus]:
     cases = dict(session.execute(select(Case.intake_key_id, func.count()).group_by(Case.intake_key_id)).all())
     grants = dict(session.execute(select(KeyGrant.intake_key_id, func.count()).group_by(KeyGrant.intake_key_id)).all())
     return [
-        KeyStatus(record.id, record.created_on, record.active, cases.get(record.id, 0), grants.get(record.id, 0))
+        KeyStatus(
+            record.id,
+            record.public_key,
+            record.created_on,
+            record.active,
+            cases.get(record.id, 0),
+            grants.get(record.id, 0),
+        )
         for record in session.scalars(select(IntakeKey).order_by(IntakeKey.created_on, IntakeKey.id))
     ]
 

@@ -131,6 +131,11 @@ def keys_list() -> None:
     for row in rows:
         state = "active" if row.active else "retired"
         click.echo(f"{row.id:<18}{row.created_on.isoformat():<12}{state:<9}{row.cases:>7}{row.pending_grants:>16}")
+    for row in rows:
+        if row.active:
+            click.echo(
+                f"\nThe citizen portal's setting for the active key:\nINTAKE_PUBLIC_KEY={public_key_b64(row.public_key)}"
+            )
 
 
 @keys_group.command(

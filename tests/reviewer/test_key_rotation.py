@@ -296,3 +296,4 @@ def test_keys_list_shows_each_key_its_state_and_cases(
     new_line = next(line for line in lines if line.startswith(created["key_id"]))
     assert old_line.split()[2:] == ["retired", "1", "0"]
     assert new_line.split()[2:] == ["active", "0", str(len(staff))]
+    assert lines[-1] == f"INTAKE_PUBLIC_KEY={created['public_key']}"
