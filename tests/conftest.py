@@ -7,6 +7,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +62,16 @@ def postgres_schema_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Every test that stores anything runs on both engines."""
+    with migrated_database(request, tmp_path) as url:
+        yield url
+
+
+@contextmanager
+def migrated_database(request: pytest.FixtureRequest, directory: Path) -> Iterator[str]:
+    """A migrated database of the kind in `request.param` (a new SQLite file in `directory`, or the session's
+    PostgreSQL schema), left empty afterwards for the tests that follow. Also for module-scoped fixtures."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'portal.db'}"
+        url = f"sqlite:///{directory / 'portal.db'}"
         upgrade(url)
         yield url
         return

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -38,12 +39,18 @@ def gunicorn(app: str, env: Mapping[str, str], log_path: Path, workers: int = 2)
         _wait_until_up(base, process)
         yield base
     finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    """Stop a server as systemd would: SIGTERM, then SIGKILL if it has not gone after 20 seconds."""
+    if process.poll() is None:
         process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_until_up(base: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,9 +21,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from tests.servers import GUNICORN, ROOT, free_port
+from tests.servers import GUNICORN, ROOT, free_port, stop
 
 DEPLOY = ROOT / "config" / "deploy"
 HARDENING = DEPLOY / "systemd" / "portal-.service.d" / "hardening.conf"
@@ -126,16 +124,6 @@ def _wait_for_socket(path: Path, process: subprocess.Popen[bytes], log: Path, ti
             pass
         time.sleep(0.1)
     raise RuntimeError(f"gunicorn did not answer on {path} in time:\n{log.read_text()}")
-
-
-def stop(process: subprocess.Popen[Any]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 # --- nginx ------------------------------------------------------------------------------------------------------

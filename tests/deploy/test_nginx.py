@@ -21,7 +21,6 @@ import subprocess
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +32,6 @@ from werkzeug.test import encode_multipart
 from crypto.keys import generate_keypair, public_key_b64
 from portal import create_reviewer_app
 from portal.accounts import Role
-from portal.migrate import upgrade
-from portal.models import Base
 from portal.security_headers import HEADERS
 from portal.settings import MIB
 from portal.uploads import Limits
@@ -43,6 +40,7 @@ from tests.deploy.stack import Answer, Nginx, Visitor, get_over_socket, gunicorn
 from tests.deploy.stack import tool
 from tests.helpers import CSRF_PATTERN, RECEIPT_PATTERN, VALID_REPORT
 from tests.reviewer_helpers import Person, clear_of_a_step_change, make_person, record_intake_key
+from tests.conftest import migrated_database
 from tests.servers import ROOT
 
 pytestmark = [
@@ -79,27 +77,11 @@ class Deployment:
         return Visitor(self.site.reviewer_port)
 
 
-@contextmanager
-def database(request: pytest.FixtureRequest, directory: Path) -> Iterator[str]:
-    """A migrated database of the kind in `request.param`, left empty afterwards for the tests that follow."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{directory / 'portal.db'}"
-        upgrade(url)
-        yield url
-        return
-    url = request.getfixturevalue("postgres_schema_url")
-    yield url
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(t.name for t in Base.metadata.sorted_tables)} RESTART IDENTITY"))
-    engine.dispose()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def deployment(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     directory = tmp_path_factory.mktemp("deploy")
     keys = generate_keypair()
-    with database(request, directory) as database_url:
+    with migrated_database(request, directory) as database_url:
         env = {
             "PORTAL_ENV": "testing",
             "DATABASE_URL": database_url,
