@@ -40,6 +40,8 @@ from portal.models import AuditEvent, AuditHead
 HEAD_ID = 1
 VERIFY_BATCH = 2000
 MAX_PROBLEMS = 100
+# The actor of an act done at the server's command line, where no account is logged in.
+COMMAND_LINE = "(command line)"
 
 # Key names that would mean a secret is about to be written in clear into a table every admin reads.
 _FORBIDDEN_DETAIL_KEYS = ("password", "passphrase", "secret", "totp", "receipt", "token", "private_key")

@@ -65,7 +65,6 @@ READ_BYTES = MIB
 # before it is held in memory.
 MAX_LINE_BYTES = 64 * MIB
 PROGRESS_SECONDS = 5.0
-ACTOR = "(command line)"
 _ALEMBIC_TABLE = "alembic_version"
 
 Progress = Callable[[str], None]
@@ -128,7 +127,7 @@ def create_backup(db: Database, output: Path, public_key: bytes, audit_key: byte
             session,
             audit_key,
             audit.Action.BACKUP_CREATED,
-            actor=ACTOR,
+            actor=audit.COMMAND_LINE,
             detail={
                 "revision": revision,
                 "rows": sum(counts.values()),
@@ -175,7 +174,7 @@ def restore_backup(
                 session,
                 audit_key,
                 audit.Action.BACKUP_RESTORED,
-                actor=ACTOR,
+                actor=audit.COMMAND_LINE,
                 detail={
                     "revision": revision,
                     "rows": sum(counts.values()),

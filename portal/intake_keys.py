@@ -89,7 +89,12 @@ def create_first(db: Database, cost: wrapping.KdfCost, audit_key: bytes) -> tupl
     with db.transaction() as session:
         session.add(_record(pair, wrapped))
         audit.record(
-            session, audit_key, audit.Action.KEY_CREATED, actor_id=None, actor=_CLI, detail={"key": key_id(pair.public)}
+            session,
+            audit_key,
+            audit.Action.KEY_CREATED,
+            actor_id=None,
+            actor=audit.COMMAND_LINE,
+            detail={"key": key_id(pair.public)},
         )
     return NewIntakeKey(pair, [], []), passphrase
 
@@ -125,7 +130,7 @@ def rotate(db: Database, typed_passphrase: str, cost: wrapping.KdfCost, audit_ke
             audit_key,
             audit.Action.KEY_ROTATED,
             actor_id=None,
-            actor=_CLI,
+            actor=audit.COMMAND_LINE,
             detail={"key": new_id, "retired": retired, "granted": len(granted), "not_granted": not_granted},
         )
     return NewIntakeKey(pair, granted, not_granted)
@@ -149,7 +154,7 @@ def change_recovery_passphrase(db: Database, typed_passphrase: str, cost: wrappi
         for kid, blob in rewrapped.items():
             records[kid].recovery_wrapped_private_key = blob
         audit.record(
-            session, audit_key, audit.Action.RECOVERY_PASSPHRASE_CHANGED, actor_id=None, actor=_CLI,
+            session, audit_key, audit.Action.RECOVERY_PASSPHRASE_CHANGED, actor_id=None, actor=audit.COMMAND_LINE,
             detail={"keys": sorted(rewrapped)},
         )  # fmt: skip
     return passphrase
@@ -203,9 +208,6 @@ def delete_grants(session: Session, inspector_id: int, key_ids: list[str]) -> No
         session.execute(
             delete(KeyGrant).where(KeyGrant.inspector_id == inspector_id, KeyGrant.intake_key_id.in_(key_ids))
         )
-
-
-_CLI = "(command line)"
 
 
 def _records(db: Database) -> list[IntakeKey]:

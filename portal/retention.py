@@ -47,7 +47,6 @@ WARNING_DAYS = 30
 CHUNK_BATCH = 256
 # Case ids per IN (...) list when following duplicates.
 ID_BATCH = 500
-CLI_ACTOR = "(command line)"
 
 
 def add_years(day: date, years: int) -> date:
@@ -278,4 +277,4 @@ def _delete(session: Session, audit_key: bytes, case: DueCase, detail: Mapping[s
 
 
 def _record(session: Session, audit_key: bytes, action: audit.Action, case: DueCase, detail: Mapping[str, Any]) -> None:
-    audit.record(session, audit_key, action, actor=CLI_ACTOR, case_id=case.id, detail=detail)
+    audit.record(session, audit_key, action, actor=audit.COMMAND_LINE, case_id=case.id, detail=detail)

@@ -210,7 +210,7 @@ def inspectors_add(username: str, role: str, display_name: str | None, as_json: 
         app_secret_key=config["SECRET_KEY"],
     )
     try:
-        accounts.store_account(get_db(), account, config["AUDIT_KEY"], actor_id=None, actor="(command line)")
+        accounts.store_account(get_db(), account, config["AUDIT_KEY"], actor_id=None, actor=audit.COMMAND_LINE)
     except accounts.UsernameTaken:
         raise click.ClickException(f"The user name {username!r} is already taken.") from None
     if as_json:
