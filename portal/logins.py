@@ -104,10 +104,10 @@ def log_in(db: Database, credentials: Credentials, settings: LoginSettings, now:
     with db.session() as session:
         keyring, settled = intake_keys.claim_grants(held, intake_keys.pending_grants(session, inspector.id))
     received = sorted(set(keyring.intake) - set(held.intake))
+    copy = None
     if received or keyring.grant is None:
         copy = accounts.wrap_copy(keyring, credentials.password, settings.cost)
         keyring = copy.keyring
-        values.update(wrapped_keyring=copy.blob, grant_public_key=copy.grant_public_key)
     if hasher.check_needs_rehash(inspector.password_hash):
         values["password_hash"] = hasher.hash(credentials.password)
     if not inspector.totp_enrolled:
@@ -118,7 +118,8 @@ def log_in(db: Database, credentials: Credentials, settings: LoginSettings, now:
         # The check above read the last used step outside this transaction: claim the step atomically.
         if step is None or use_step(session, inspector.id, step):
             session.execute(update(Inspector).where(Inspector.id == inspector.id).values(**values))
-            intake_keys.delete_grants(session, inspector.id, settled)
+            if copy is None or _replace_copy(session, inspector, copy):
+                intake_keys.delete_grants(session, inspector.id, settled)
             purge_expired(session, settings.lifetime, now)
             token = open_session(session, inspector, keyring, stage, now)
             audit.record(
@@ -132,6 +133,17 @@ def log_in(db: Database, credentials: Credentials, settings: LoginSettings, now:
             )
             return LoginResult(token=token, stage=stage)
     return _fail(db, settings, inspector, Failure.CODE, now)
+
+
+def _replace_copy(session: Session, inspector: Inspector, copy: accounts.WrappedCopy) -> bool:
+    """Store the re-wrapped copy only if the one it was made from is still there: a password changed in another
+    browser meanwhile wins, and the grants stay for the next login."""
+    result = session.execute(
+        update(Inspector)
+        .where(Inspector.id == inspector.id, Inspector.wrapped_keyring == inspector.wrapped_keyring)
+        .values(wrapped_keyring=copy.blob, grant_public_key=copy.grant_public_key)
+    )
+    return result.rowcount == 1
 
 
 def use_step(session: Session, inspector_id: int, step: int) -> bool:

@@ -297,3 +297,33 @@ def test_keys_list_shows_each_key_its_state_and_cases(
     assert old_line.split()[2:] == ["retired", "1", "0"]
     assert new_line.split()[2:] == ["active", "0", str(len(staff))]
     assert lines[-1] == f"INTAKE_PUBLIC_KEY={created['public_key']}"
+
+
+def test_a_password_changed_meanwhile_is_not_overwritten_by_a_login_claiming_a_grant(
+    reviewer_app: Flask, staff: dict[str, Person], intake_keys: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = rotate(reviewer_app, monkeypatch)
+    other_password = "another long password 2"
+    elsewhere = accounts.password_secrets(other_password, Keyring({key_id(intake_keys.public): intake_keys}), TESTING)
+    claim = custody.claim_grants
+
+    def while_the_person_changes_their_password_in_another_browser(*args: Any) -> Any:
+        with reviewer_app.extensions["portal_db"].transaction() as session:
+            elsewhere.apply_to(session.get(Inspector, staff["lead"].id))
+        return claim(*args)
+
+    monkeypatch.setattr(custody, "claim_grants", while_the_person_changes_their_password_in_another_browser)
+    clear_of_a_step_change()
+    logged_in(reviewer_app, staff["lead"])
+    row = inspector_row(reviewer_app, "demo-lead")
+    # The other browser's new password still opens the copy; the grant waits for the next login.
+    assert key_id(intake_keys.public) in accounts.unwrap_keyring(row, other_password).intake
+    assert (
+        count(
+            reviewer_app,
+            KeyGrant,
+            KeyGrant.inspector_id == staff["lead"].id,
+            KeyGrant.intake_key_id == created["key_id"],
+        )
+        == 1
+    )
