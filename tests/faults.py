@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine, func, select, text
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
@@ -33,6 +34,7 @@ from crypto.sealing import open_document
 from portal import attachments
 from portal.cases import REPORT_KIND, find_by_receipt
 from portal.db import Database
+from portal.migrate import upgrade
 from portal.models import Attachment, AttachmentChunk, Case, Message, ReferenceCounter
 from tests.helpers import CSRF_PATTERN, RECEIPT_PATTERN, VALID_REPORT
 from tests.servers import free_port
@@ -222,6 +224,21 @@ def why_no_private_postgres() -> str:
         if shutil.which("runuser") is None:
             return "running as root without runuser to run initdb as the postgres user"
     return ""
+
+
+@contextmanager
+def running_private_postgres() -> Iterator[PrivatePostgres]:
+    """A migrated private server for one test (skipped with the reason where none can run), removed afterwards."""
+    reason = why_no_private_postgres()
+    if reason:
+        pytest.skip(f"cannot run a private PostgreSQL server: {reason}")
+    server = PrivatePostgres()
+    try:
+        server.init()
+        upgrade(server.url)
+        yield server
+    finally:
+        server.remove()
 
 
 class PrivatePostgres:

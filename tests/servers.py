@@ -9,10 +9,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import create_engine, make_url, text
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -64,3 +67,19 @@ def _wait_until_up(base: str, process: subprocess.Popen[bytes], timeout: float =
         except OSError:  # refused, reset, or accepted by the master but not yet answered by a worker
             time.sleep(0.1)
     raise RuntimeError("gunicorn did not start in time")
+
+
+@contextmanager
+def new_postgres_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A database of its own on the PostgreSQL server at `server_url` (an empty machine, as a restore needs),
+    dropped afterwards even if a connection is still open."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()

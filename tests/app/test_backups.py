@@ -33,6 +33,7 @@ from tests.helpers import CSRF_PATTERN, file_report
 from tests.reviewer.test_casework import move, post_case_form
 from tests.reviewer.test_evidence import fetch, file_ids
 from tests.reviewer_helpers import csrf, expected_state, log_in
+from tests.servers import new_postgres_database
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKUP_KEYS = generate_keypair()
@@ -58,16 +59,8 @@ def empty_database(engine: str, directory: Path) -> Iterator[str]:
         return
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL not configured: set TEST_DATABASE_URL to restore into it")
-    name = f"restore_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with new_postgres_database(POSTGRES_URL, "restore") as url:
+        yield url
 
 
 @pytest.fixture

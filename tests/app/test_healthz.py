@@ -16,9 +16,8 @@ from flask import Flask
 from werkzeug.test import TestResponse
 
 from portal import create_citizen_app, create_reviewer_app
-from portal.migrate import upgrade
 from tests.conftest import close_database
-from tests.faults import PrivatePostgres, why_no_private_postgres
+from tests.faults import running_private_postgres
 
 FACTORIES: dict[str, Callable[[Mapping[str, str]], Flask]] = {
     "citizen": create_citizen_app,
@@ -65,13 +64,7 @@ def test_healthz_is_unavailable_when_the_sqlite_file_cannot_be_opened(
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["citizen", "reviewer"])
 def test_healthz_turns_unavailable_when_postgresql_stops_and_ok_when_it_is_back(kind: str, env: dict[str, str]) -> None:
-    reason = why_no_private_postgres()
-    if reason:
-        pytest.skip(f"cannot run a private PostgreSQL server: {reason}")
-    server = PrivatePostgres()
-    try:
-        server.init()
-        upgrade(server.url)
+    with running_private_postgres() as server:
         app = FACTORIES[kind]({**env, "DATABASE_URL": server.url})
         assert_says_only(probe(app), 200, b"ok")
         server.crash()
@@ -79,8 +72,6 @@ def test_healthz_turns_unavailable_when_postgresql_stops_and_ok_when_it_is_back(
         server.start()
         assert_says_only(probe(app), 200, b"ok")
         close_database(app)
-    finally:
-        server.remove()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, make_url, text
+from sqlalchemy import create_engine, insert
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -44,6 +44,7 @@ from crypto.attachments import CHUNK_BYTES, OVERHEAD_BYTES
 from crypto.keys import generate_keypair, public_key_b64
 from portal.migrate import upgrade
 from portal.models import Attachment, AttachmentChunk, Case
+from tests.servers import new_postgres_database
 
 DEFAULT_PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
 MIB = 2**20
@@ -57,16 +58,8 @@ def fresh_database(engine: str, directory: Path) -> Iterator[str]:
         yield f"sqlite:///{directory / f'{uuid.uuid4().hex[:8]}.db'}"
         return
     server = os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG_URL
-    name = f"bench_backup_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with new_postgres_database(server, "bench_backup") as url:
+        yield url
 
 
 def fill(url: str, size_mb: int) -> int:

@@ -17,7 +17,6 @@ from markupsafe import escape
 from crypto.keys import KeyPair
 from portal import create_citizen_app
 from portal.errors import MESSAGES
-from portal.migrate import upgrade
 from tests.faults import (
     CONNECTION_LOST,
     Browser,
@@ -27,7 +26,7 @@ from tests.faults import (
     audit_database,
     read_pid,
     receipt_on,
-    why_no_private_postgres,
+    running_private_postgres,
 )
 from tests.servers import gunicorn
 
@@ -162,16 +161,8 @@ def test_receipts_shown_before_a_crash_survive_it_and_no_case_is_half_stored(
 
 @pytest.fixture
 def private_postgres() -> Iterator[PrivatePostgres]:
-    reason = why_no_private_postgres()
-    if reason:
-        pytest.skip(f"cannot run a private PostgreSQL server: {reason}")
-    server = PrivatePostgres()
-    try:
-        server.init()
-        upgrade(server.url)
+    with running_private_postgres() as server:
         yield server
-    finally:
-        server.remove()
 
 
 class TestDatabaseOutage:
